@@ -1,0 +1,27 @@
+//! sea-orm entities: one module per table, generated-style code only.
+//! Hand-written GraphQL types live in the server crate, never here.
+
+pub mod audit_event;
+pub mod broker;
+pub mod enums;
+pub mod organization;
+pub mod provisioning_request;
+pub mod service;
+pub mod service_account;
+pub mod subscription;
+pub mod subscription_assignment;
+pub mod tenant;
+pub mod user;
+
+pub mod prelude {
+    pub use super::audit_event::Entity as AuditEvent;
+    pub use super::broker::Entity as Broker;
+    pub use super::organization::Entity as Organization;
+    pub use super::provisioning_request::Entity as ProvisioningRequest;
+    pub use super::service::Entity as Service;
+    pub use super::service_account::Entity as ServiceAccount;
+    pub use super::subscription::Entity as Subscription;
+    pub use super::subscription_assignment::Entity as SubscriptionAssignment;
+    pub use super::tenant::Entity as Tenant;
+    pub use super::user::Entity as User;
+}
