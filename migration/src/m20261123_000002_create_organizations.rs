@@ -15,15 +15,9 @@ impl MigrationTrait for Migration {
             .col(uuid("broker_id"))
             .col(text("name"))
             .col(text("contact_email"))
-            .col(
-                ColumnDef::new("country")
-                    .string_len(2)
-                    .not_null()
-                    .check(
-                        Expr::cust("LENGTH(country) = 2")
-                            .and(Expr::cust("country = UPPER(country)")),
-                    ),
-            )
+            .col(ColumnDef::new("country").string_len(2).not_null().check(
+                Expr::cust("LENGTH(country) = 2").and(Expr::cust("country = UPPER(country)")),
+            ))
             .col(ColumnDef::new("registration_number").string().null())
             .col(ColumnDef::new("vat_number").string().null())
             .col(ColumnDef::new("customer_number").string().null())

@@ -33,7 +33,10 @@ impl MigrationTrait for Migration {
             .col(text("linked_by"))
             .col(timestamp("created_at"))
             .col(timestamp("updated_at"))
-            .check(Check::named("tenants_microsoft_tenant_id_not_nil", Expr::cust(not_nil)))
+            .check(Check::named(
+                "tenants_microsoft_tenant_id_not_nil",
+                Expr::cust(not_nil),
+            ))
             .foreign_key(&mut foreign_key(
                 "tenants",
                 "organization_id",

@@ -20,10 +20,7 @@ impl MigrationTrait for Migration {
                     .check(Expr::cust("email = LOWER(email)")),
             )
             .col(text("display_name"))
-            .col(one_of(
-                "role",
-                &["ORGANIZATION_ADMIN", "ORGANIZATION_USER"],
-            ))
+            .col(one_of("role", &["ORGANIZATION_ADMIN", "ORGANIZATION_USER"]))
             .col(timestamp("created_at"))
             .col(timestamp("updated_at"))
             .foreign_key(&mut foreign_key(

@@ -1,0 +1,241 @@
+//! The `brokergraph` command line: flags with environment fallbacks, one subcommand per job.
+
+use std::net::SocketAddr;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand, ValueEnum};
+use sea_orm::{DatabaseConnection, EntityTrait, PaginatorTrait};
+use tokio::net::TcpListener;
+
+use crate::db::{self, DEFAULT_DATABASE_URL, DbConfig};
+use crate::http::{self, AppState, HttpConfig};
+use crate::{graphql, seed};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "brokergraph",
+    version,
+    about = "GraphQL gateway for cloud-service brokers"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    /// Database URL: `sqlite://FILE?mode=rwc` (the file is created when missing) or
+    /// `postgres://USER@HOST/DB`.
+    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL, global = true)]
+    pub database_url: String,
+
+    /// Largest database connection pool.
+    #[arg(
+        long,
+        env = "BROKERGRAPH_DB_MAX_CONNECTIONS",
+        default_value_t = 16,
+        global = true
+    )]
+    pub db_max_connections: u32,
+
+    /// Log format.
+    #[arg(long, env = "BROKERGRAPH_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+
+    /// Log filter, in `tracing` env-filter syntax (e.g. `info,brokergraph=debug`).
+    #[arg(long, env = "BROKERGRAPH_LOG", default_value = "info", global = true)]
+    pub log: String,
+
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Migrate, then serve GraphQL over HTTP (the default).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Write demo data (idempotent), or benchmark data with `--scale`.
+    Seed {
+        /// Write the deterministic benchmark data set at this scale instead of the demo data.
+        #[arg(long)]
+        scale: Option<u32>,
+    },
+    /// Print the GraphQL schema (SDL).
+    Schema,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(
+        long,
+        env = "BROKERGRAPH_LISTEN",
+        default_value = "127.0.0.1:8000",
+        global = true
+    )]
+    pub listen: SocketAddr,
+
+    /// Largest request body, in bytes.
+    #[arg(long, env = "BROKERGRAPH_MAX_BODY_BYTES", default_value_t = 1024 * 1024, global = true)]
+    pub max_body_bytes: usize,
+
+    /// Most operations in one batched request.
+    #[arg(
+        long,
+        env = "BROKERGRAPH_MAX_BATCH_SIZE",
+        default_value_t = 10,
+        global = true
+    )]
+    pub max_batch_size: usize,
+}
+
+pub fn init_tracing(cli: &Cli) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match cli.log_format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+async fn connect(cli: &Cli) -> anyhow::Result<DatabaseConnection> {
+    let mut config = DbConfig::new(&cli.database_url);
+    config.max_connections = cli.db_max_connections;
+    db::connect(&config).await.with_context(|| {
+        format!(
+            "cannot connect to the database at {}",
+            redact(&cli.database_url)
+        )
+    })
+}
+
+/// The URL without its password, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command.as_ref().unwrap_or(&Command::Serve) {
+        Command::Schema => {
+            print!("{}", graphql::schema().sdl());
+            Ok(())
+        }
+        Command::Migrate => {
+            let db = connect(&cli).await?;
+            db::migrate(&db).await.context("migration failed")?;
+            tracing::info!("database migrated");
+            Ok(())
+        }
+        Command::Seed { scale } => {
+            let db = connect(&cli).await?;
+            db::migrate(&db).await.context("migration failed")?;
+            let report = match scale {
+                Some(scale) => seed::seed_scale(&db, *scale).await,
+                None => seed::seed_demo(&db).await,
+            }
+            .context("seeding failed")?;
+            tracing::info!(?report, "seeded");
+            Ok(())
+        }
+        Command::Serve => serve(&cli).await,
+    }
+}
+
+async fn serve(cli: &Cli) -> anyhow::Result<()> {
+    let db = connect(cli).await?;
+    db::migrate(&db).await.context("migration failed")?;
+    if db::is_embedded(&db) && entity::broker::Entity::find().count(&db).await? == 0 {
+        let report = seed::seed_demo(&db)
+            .await
+            .context("seeding demo data failed")?;
+        tracing::info!(?report, "empty embedded database: demo data written");
+    }
+    let config = HttpConfig {
+        max_body_bytes: cli.serve.max_body_bytes,
+        max_batch_size: cli.serve.max_batch_size,
+        dev_token: None,
+    };
+    let state = AppState::new(db, graphql::schema(), config);
+    let listener = TcpListener::bind(cli.serve.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", cli.serve.listen))?;
+    let address = listener.local_addr()?;
+    tracing::info!(%address, "listening");
+    println!("brokergraph is serving GraphQL at http://{address}/graphql");
+    println!("playground: http://{address}/");
+    axum::serve(listener, http::app(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("server failed")?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM; in-flight requests then finish before the server stops.
+async fn shutdown_signal() {
+    let interrupt = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %error, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(error = %error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact("postgres://app:s3cret@db:5432/x"),
+            "postgres://app:***@db:5432/x"
+        );
+        assert_eq!(
+            redact("sqlite://brokergraph.db?mode=rwc"),
+            "sqlite://brokergraph.db?mode=rwc"
+        );
+    }
+
+    #[test]
+    fn the_cli_is_well_formed() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

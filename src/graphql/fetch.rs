@@ -1,0 +1,70 @@
+//! How resolvers read: by id and by relation through the loaders, lists by one paged statement.
+
+use async_graphql::{Context, OutputType};
+use sea_orm::{EntityTrait, FromQueryResult, Select};
+use uuid::Uuid;
+
+use super::loaders::{ById, Children, Id, PageOf};
+use super::pagination::{Conn, Keyed, Order, PageArgs, fetch_pages, single};
+use super::request;
+use crate::error::{ApiError, ApiResult};
+
+/// The row with this id, if it exists in the caller's scope.
+pub async fn by_id<E>(ctx: &Context<'_>, id: Uuid) -> ApiResult<Option<E::Model>>
+where
+    E: ById,
+    E::Model: Keyed + Clone + Send + Sync,
+{
+    request(ctx)?.loader.load_one(Id::<E>::new(id)).await
+}
+
+/// A parent row every child row has; out of scope it is reported as not found.
+pub async fn parent<E>(ctx: &Context<'_>, id: Uuid, what: &str) -> ApiResult<E::Model>
+where
+    E: ById,
+    E::Model: Keyed + Clone + Send + Sync,
+{
+    by_id::<E>(ctx, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(what))
+}
+
+/// One page of a parent's children, batched with its siblings.
+pub async fn children<R, N>(
+    ctx: &Context<'_>,
+    parent: Uuid,
+    args: PageArgs,
+    order: Order,
+    node: impl Fn(<R::Entity as EntityTrait>::Model) -> N,
+) -> ApiResult<Conn<N>>
+where
+    R: Children,
+    <R::Entity as EntityTrait>::Model: Keyed + Clone + Send + Sync,
+    N: OutputType,
+{
+    let page_request = args.request(order)?;
+    let page = request(ctx)?
+        .loader
+        .load_one(PageOf::<R>::new(parent, page_request))
+        .await?
+        .unwrap_or_default();
+    Ok(page.into_connection(order, node))
+}
+
+/// One page of a root list; `select` already carries scope and filters.
+pub async fn list<E, N>(
+    ctx: &Context<'_>,
+    select: Select<E>,
+    args: PageArgs,
+    order: Order,
+    node: impl Fn(E::Model) -> N,
+) -> ApiResult<Conn<N>>
+where
+    E: EntityTrait,
+    E::Model: Keyed + FromQueryResult,
+    N: OutputType,
+{
+    let page_request = args.request(order)?;
+    let pages = fetch_pages(&request(ctx)?.db, select, None, &page_request).await?;
+    Ok(single(pages).into_connection(order, node))
+}

@@ -1,0 +1,537 @@
+//! Relay cursor connections with keyset pagination, for root lists and, batched by parent,
+//! for nested lists.
+//!
+//! One SQL statement fetches a page for every parent of a batch: window functions count each
+//! parent's rows (`totalCount`), number them in the requested order after the cursor, and the
+//! outer query keeps the first `limit` of each. `last`/`before` run the same query in the reverse
+//! order and flip the rows back.
+
+use std::collections::HashMap;
+
+use async_graphql::connection::{Connection, CursorType, Edge};
+use async_graphql::{Enum, OutputType, SimpleObject};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use sea_orm::sea_query::{
+    Alias, Asterisk, Condition, Expr, ExprTrait, Func, Order as SqlOrder, Query, SelectStatement,
+    WindowStatement,
+};
+use sea_orm::{ConnectionTrait, EntityTrait, FromQueryResult, QueryTrait, Select, Value};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::error::{ApiError, ApiResult};
+
+pub const DEFAULT_PAGE_SIZE: u64 = 20;
+pub const MAX_PAGE_SIZE: u64 = 100;
+
+/// The column a list is sorted by; the row's `id` always breaks ties, so the order is total.
+/// `Id` is creation order: ids are time-ordered UUID v7 taken at creation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum SortKey {
+    Id,
+    Name,
+    Email,
+}
+
+impl SortKey {
+    fn column(self) -> Option<&'static str> {
+        match self {
+            SortKey::Id => None,
+            SortKey::Name => Some("name"),
+            SortKey::Email => Some("email"),
+        }
+    }
+}
+
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum OrderDirection {
+    #[default]
+    Asc,
+    Desc,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Order {
+    pub key: SortKey,
+    pub direction: OrderDirection,
+}
+
+impl Order {
+    pub const fn asc(key: SortKey) -> Self {
+        Order {
+            key,
+            direction: OrderDirection::Asc,
+        }
+    }
+}
+
+/// A model that can be placed in a keyset order.
+pub trait Keyed {
+    fn id(&self) -> Uuid;
+    fn sort_value(&self, key: SortKey) -> Option<String>;
+}
+
+/// The position of a row in one order; opaque to clients.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Cursor {
+    #[serde(rename = "k")]
+    key: SortKey,
+    #[serde(rename = "d")]
+    desc: bool,
+    #[serde(rename = "v", default, skip_serializing_if = "Option::is_none")]
+    value: Option<String>,
+    #[serde(rename = "i")]
+    id: Uuid,
+}
+
+impl Cursor {
+    pub fn of<M: Keyed>(model: &M, order: Order) -> Self {
+        Cursor {
+            key: order.key,
+            desc: order.direction == OrderDirection::Desc,
+            value: model.sort_value(order.key),
+            id: model.id(),
+        }
+    }
+}
+
+/// A cursor that is not one of ours.
+#[derive(Debug, thiserror::Error)]
+#[error("malformed cursor")]
+pub struct MalformedCursor;
+
+impl CursorType for Cursor {
+    type Error = MalformedCursor;
+
+    fn decode_cursor(s: &str) -> Result<Self, Self::Error> {
+        URL_SAFE_NO_PAD
+            .decode(s)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .ok_or(MalformedCursor)
+    }
+
+    fn encode_cursor(&self) -> String {
+        // Serialising a struct of strings and a UUID cannot fail.
+        URL_SAFE_NO_PAD.encode(serde_json::to_vec(self).unwrap_or_default())
+    }
+}
+
+#[derive(SimpleObject, Debug, Clone, Copy)]
+pub struct ConnectionFields {
+    /// How many items the connection holds in all, whatever the page.
+    pub total_count: i64,
+}
+
+pub type Conn<N> = Connection<Cursor, N, ConnectionFields>;
+
+/// A validated `first/after/last/before` request in one order.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PageRequest {
+    limit: u64,
+    /// `last`: fetch from the end of the order backwards.
+    backward: bool,
+    after: Option<Cursor>,
+    before: Option<Cursor>,
+    order: Order,
+}
+
+/// The pagination arguments every connection field takes.
+#[derive(Debug, Clone, Default)]
+pub struct PageArgs {
+    pub first: Option<i32>,
+    pub after: Option<String>,
+    pub last: Option<i32>,
+    pub before: Option<String>,
+}
+
+impl PageArgs {
+    pub fn request(&self, order: Order) -> ApiResult<PageRequest> {
+        let count = |field: &str, value: Option<i32>| -> ApiResult<Option<u64>> {
+            match value {
+                None => Ok(None),
+                Some(n) if n < 0 => Err(ApiError::bad_input(
+                    field,
+                    format!("`{field}` must not be negative"),
+                )),
+                Some(n) if n as u64 > MAX_PAGE_SIZE => Err(ApiError::bad_input(
+                    field,
+                    format!("`{field}` must be at most {MAX_PAGE_SIZE}, got {n}"),
+                )),
+                Some(n) => Ok(Some(n as u64)),
+            }
+        };
+        let cursor = |field: &str, value: &Option<String>| -> ApiResult<Option<Cursor>> {
+            let Some(text) = value else { return Ok(None) };
+            let cursor = Cursor::decode_cursor(text).map_err(|_| {
+                ApiError::bad_input(field, format!("`{field}` is not a valid cursor"))
+            })?;
+            if cursor.key != order.key
+                || cursor.desc != (order.direction == OrderDirection::Desc)
+                || cursor.value.is_some() != order.key.column().is_some()
+            {
+                return Err(ApiError::bad_input(
+                    field,
+                    format!("`{field}` is a cursor of another ordering"),
+                ));
+            }
+            Ok(Some(cursor))
+        };
+        let first = count("first", self.first)?;
+        let last = count("last", self.last)?;
+        if first.is_some() && last.is_some() {
+            return Err(ApiError::bad_input(
+                "last",
+                "passing both `first` and `last` is not supported",
+            ));
+        }
+        Ok(PageRequest {
+            limit: first.or(last).unwrap_or(DEFAULT_PAGE_SIZE),
+            backward: last.is_some(),
+            after: cursor("after", &self.after)?,
+            before: cursor("before", &self.before)?,
+            order,
+        })
+    }
+}
+
+/// One page of rows, in the order the client asked for.
+#[derive(Debug, Clone)]
+pub struct Page<M> {
+    pub rows: Vec<M>,
+    pub total: i64,
+    pub has_previous: bool,
+    pub has_next: bool,
+}
+
+impl<M> Default for Page<M> {
+    fn default() -> Self {
+        Page {
+            rows: Vec::new(),
+            total: 0,
+            has_previous: false,
+            has_next: false,
+        }
+    }
+}
+
+impl<M: Keyed> Page<M> {
+    pub fn into_connection<N: OutputType>(self, order: Order, node: impl Fn(M) -> N) -> Conn<N> {
+        let mut connection = Connection::with_additional_fields(
+            self.has_previous,
+            self.has_next,
+            ConnectionFields {
+                total_count: self.total,
+            },
+        );
+        connection.edges = self
+            .rows
+            .into_iter()
+            .map(|row| Edge::new(Cursor::of(&row, order), node(row)))
+            .collect();
+        connection
+    }
+}
+
+/// Where a nested list hangs from: the column (`table.column`) holding the parent's id.
+#[derive(Debug, Clone, Copy)]
+pub struct Parent {
+    pub table: &'static str,
+    pub column: &'static str,
+}
+
+const X: &str = "x";
+const PARENT: &str = "__parent";
+
+fn col(name: &str) -> Expr {
+    Expr::col((Alias::new(X), Alias::new(name)))
+}
+
+/// Rows strictly beyond `cursor` in the direction `ascending`.
+fn beyond(cursor: &Cursor, ascending: bool) -> Condition {
+    let id = Value::Uuid(Some(cursor.id));
+    let past = |e: Expr, v: Value| if ascending { e.gt(v) } else { e.lt(v) };
+    match (cursor.key.column(), &cursor.value) {
+        (Some(column), Some(value)) => Condition::any()
+            .add(past(col(column), value.clone().into()))
+            .add(
+                Condition::all()
+                    .add(col(column).eq(value.clone()))
+                    .add(past(col("id"), id)),
+            ),
+        _ => Condition::all().add(past(col("id"), id)),
+    }
+}
+
+fn window(partitioned: bool) -> WindowStatement {
+    if partitioned {
+        WindowStatement::partition_by((Alias::new(X), Alias::new(PARENT)))
+    } else {
+        WindowStatement::new()
+    }
+}
+
+/// The rows of the connection for every parent, with the parent's id as `__parent`.
+fn base_statement(select: SelectStatement, parent: Option<(Parent, &[Uuid])>) -> SelectStatement {
+    let mut base = select;
+    if let Some((parent, ids)) = parent {
+        let column = (Alias::new(parent.table), Alias::new(parent.column));
+        base.expr_as(Expr::col(column.clone()), Alias::new(PARENT))
+            .and_where(Expr::col(column).is_in(ids.iter().copied()));
+    }
+    base
+}
+
+/// Builds the one statement that pages `base` for every parent at once.
+fn page_statement(
+    base: SelectStatement,
+    partitioned: bool,
+    request: &PageRequest,
+) -> SelectStatement {
+    // The order the query walks: the requested one, reversed for `last`.
+    let ascending = (request.order.direction == OrderDirection::Asc) != request.backward;
+    let (start, end) = if request.backward {
+        (&request.before, &request.after)
+    } else {
+        (&request.after, &request.before)
+    };
+    let sql_order = if ascending {
+        SqlOrder::Asc
+    } else {
+        SqlOrder::Desc
+    };
+    let mut numbered = window(partitioned);
+    if let Some(column) = request.order.key.column() {
+        numbered.order_by((Alias::new(X), Alias::new(column)), sql_order.clone());
+    }
+    numbered.order_by((Alias::new(X), Alias::new("id")), sql_order.clone());
+    let in_range = end
+        .as_ref()
+        .map(|cursor| beyond(cursor, !ascending))
+        .unwrap_or_else(Condition::all);
+
+    // 1: every row of the connection, counted.
+    let mut counted = Query::select();
+    counted
+        .column((Alias::new(X), Asterisk))
+        .expr_window_as(
+            Func::count(Expr::col(Asterisk)),
+            window(partitioned),
+            Alias::new("__total"),
+        )
+        .from_subquery(base, Alias::new(X));
+    // 2: the rows past the start cursor, numbered in the walking order; rows past the end
+    // cursor come last in that order, so numbering them does not disturb the others.
+    let mut walked = Query::select();
+    walked
+        .column((Alias::new(X), Asterisk))
+        .expr_window_as(Expr::cust("ROW_NUMBER()"), numbered, Alias::new("__rn"))
+        .expr_window_as(
+            Func::count(Expr::col(Asterisk)),
+            window(partitioned),
+            Alias::new("__past_start"),
+        )
+        .expr_window_as(
+            Func::sum(Expr::case(in_range.clone(), 1).finally(0)),
+            window(partitioned),
+            Alias::new("__in_range"),
+        )
+        .from_subquery(counted, Alias::new(X));
+    if let Some(cursor) = start {
+        walked.cond_where(beyond(cursor, ascending));
+    }
+    // 3: the first `limit` of each parent.
+    let mut page = Query::select();
+    page.column((Alias::new(X), Asterisk))
+        .from_subquery(walked, Alias::new(X))
+        .and_where(col("__rn").lte(request.limit as i64))
+        .cond_where(in_range);
+    if partitioned {
+        page.order_by((Alias::new(X), Alias::new(PARENT)), SqlOrder::Asc);
+    }
+    page.order_by((Alias::new(X), Alias::new("__rn")), SqlOrder::Asc);
+    page
+}
+
+/// Fetches one page per parent (or the single page of a root list when `parent` is `None`,
+/// keyed by the nil UUID) in one statement.
+pub async fn fetch_pages<E>(
+    db: &impl ConnectionTrait,
+    select: Select<E>,
+    parent: Option<(Parent, &[Uuid])>,
+    request: &PageRequest,
+) -> Result<HashMap<Uuid, Page<E::Model>>, sea_orm::DbErr>
+where
+    E: EntityTrait,
+    E::Model: FromQueryResult,
+{
+    let partitioned = parent.is_some();
+    let base = base_statement(select.into_query(), parent);
+    let statement = page_statement(base.clone(), partitioned, request);
+    let rows = db.query_all(&statement).await?;
+    let mut pages: HashMap<Uuid, Page<E::Model>> = HashMap::new();
+    for row in rows {
+        let key = if partitioned {
+            row.try_get::<Uuid>("", PARENT)?
+        } else {
+            Uuid::nil()
+        };
+        let total: i64 = row.try_get("", "__total")?;
+        let past_start: i64 = row.try_get("", "__past_start")?;
+        let in_range: i64 = sum_as_i64(&row, "__in_range")?;
+        let model = E::Model::from_query_result(&row, "")?;
+        let page = pages.entry(key).or_default();
+        page.total = total;
+        let more = in_range as u64 > request.limit;
+        let before_start = request.after.is_some() && !request.backward
+            || request.before.is_some() && request.backward;
+        let earlier = before_start && total > past_start;
+        (page.has_previous, page.has_next) = if request.backward {
+            (more, earlier)
+        } else {
+            (earlier, more)
+        };
+        page.rows.push(model);
+    }
+    if request.backward {
+        for page in pages.values_mut() {
+            page.rows.reverse();
+        }
+    }
+    let start = if request.backward {
+        &request.before
+    } else {
+        &request.after
+    };
+    let parents: Vec<Uuid> = match parent {
+        Some((_, ids)) => ids.to_vec(),
+        None => vec![Uuid::nil()],
+    };
+    if start.is_some() && parents.iter().any(|id| !pages.contains_key(id)) {
+        // A cursor at (or past) the end leaves a parent without rows, and so without its
+        // `totalCount`: count those separately. Only paging past the end pays for this.
+        count_empty(
+            db,
+            base,
+            partitioned,
+            request.backward,
+            &mut pages,
+            &parents,
+        )
+        .await?;
+    }
+    Ok(pages)
+}
+
+async fn count_empty<M>(
+    db: &impl ConnectionTrait,
+    base: SelectStatement,
+    partitioned: bool,
+    backward: bool,
+    pages: &mut HashMap<Uuid, Page<M>>,
+    parents: &[Uuid],
+) -> Result<(), sea_orm::DbErr> {
+    let mut count = Query::select();
+    count
+        .expr_as(Func::count(Expr::col(Asterisk)), Alias::new("__total"))
+        .from_subquery(base, Alias::new(X));
+    if partitioned {
+        count
+            .column((Alias::new(X), Alias::new(PARENT)))
+            .group_by_col((Alias::new(X), Alias::new(PARENT)));
+    }
+    for row in db.query_all(&count).await? {
+        let key = if partitioned {
+            row.try_get::<Uuid>("", PARENT)?
+        } else {
+            Uuid::nil()
+        };
+        let total: i64 = row.try_get("", "__total")?;
+        if !parents.contains(&key) || pages.contains_key(&key) {
+            continue;
+        }
+        let earlier = total > 0;
+        pages.insert(
+            key,
+            Page {
+                rows: Vec::new(),
+                total,
+                has_previous: earlier && !backward,
+                has_next: earlier && backward,
+            },
+        );
+    }
+    Ok(())
+}
+
+/// `SUM` is an integer on SQLite and a numeric on PostgreSQL.
+fn sum_as_i64(row: &sea_orm::QueryResult, column: &str) -> Result<i64, sea_orm::DbErr> {
+    match row.try_get::<i64>("", column) {
+        Ok(value) => Ok(value),
+        Err(_) => {
+            let value: sea_orm::prelude::Decimal = row.try_get("", column)?;
+            Ok(i64::try_from(value).unwrap_or(i64::MAX))
+        }
+    }
+}
+
+/// Counts for a root list whose page is empty still need the total; a page with rows has it.
+pub fn single<M>(mut pages: HashMap<Uuid, Page<M>>) -> Page<M> {
+    pages.remove(&Uuid::nil()).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn order() -> Order {
+        Order::asc(SortKey::Name)
+    }
+
+    #[test]
+    fn page_size_defaults_and_bounds() {
+        let args = PageArgs::default();
+        assert_eq!(
+            args.request(order()).map(|r| r.limit),
+            Ok(DEFAULT_PAGE_SIZE)
+        );
+        for (first, ok) in [(0, true), (100, true), (101, false), (-1, false)] {
+            let args = PageArgs {
+                first: Some(first),
+                ..Default::default()
+            };
+            assert_eq!(args.request(order()).is_ok(), ok, "first: {first}");
+        }
+        let both = PageArgs {
+            first: Some(1),
+            last: Some(1),
+            ..Default::default()
+        };
+        assert!(both.request(order()).is_err());
+    }
+
+    #[test]
+    fn cursors_round_trip_and_belong_to_their_order() {
+        let cursor = Cursor {
+            key: SortKey::Name,
+            desc: false,
+            value: Some("Ac\"me".into()),
+            id: Uuid::now_v7(),
+        };
+        let text = cursor.encode_cursor();
+        assert_eq!(Cursor::decode_cursor(&text).ok(), Some(cursor));
+        let args = PageArgs {
+            after: Some(text),
+            ..Default::default()
+        };
+        assert!(args.request(order()).is_ok());
+        let err = args.request(Order::asc(SortKey::Id)).unwrap_err();
+        assert_eq!(err.code(), "BAD_USER_INPUT");
+        let junk = PageArgs {
+            before: Some("not a cursor".into()),
+            ..Default::default()
+        };
+        assert!(junk.request(order()).is_err());
+    }
+}

@@ -1,0 +1,143 @@
+use async_graphql::{Context, ID, InputObject, Object};
+use chrono::{DateTime, Utc};
+use sea_orm::{ColumnTrait, QueryFilter, Select};
+use uuid::Uuid;
+
+use entity::{organization, user};
+
+use super::enums::OrganizationRole;
+use super::fetch;
+use super::ids::{self, Kind};
+use super::loaders::UserSubscriptions;
+use super::organization::Organization;
+use super::pagination::{Conn, Keyed, Order, PageArgs, SortKey};
+use super::request;
+use super::subscription::ServiceSubscription;
+use crate::error::ApiResult;
+
+impl Keyed for user::Model {
+    fn id(&self) -> Uuid {
+        self.id
+    }
+    fn sort_value(&self, key: SortKey) -> Option<String> {
+        (key == SortKey::Email).then(|| self.email.clone())
+    }
+}
+
+/// A person in an organization; the email is the username.
+pub struct User(pub user::Model);
+
+#[Object]
+impl User {
+    pub async fn id(&self) -> ID {
+        ids::encode(Kind::User, self.0.id)
+    }
+    async fn uuid(&self) -> Uuid {
+        self.0.id
+    }
+    async fn email(&self) -> &str {
+        &self.0.email
+    }
+    async fn display_name(&self) -> &str {
+        &self.0.display_name
+    }
+    async fn role(&self) -> OrganizationRole {
+        self.0.role.into()
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+
+    async fn organization(&self, ctx: &Context<'_>) -> ApiResult<Organization> {
+        fetch::parent::<organization::Entity>(ctx, self.0.organization_id, "organization")
+            .await
+            .map(Organization)
+    }
+
+    /// The subscriptions this user is assigned to, oldest first.
+    async fn subscriptions(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> ApiResult<Conn<ServiceSubscription>> {
+        let args = PageArgs {
+            first,
+            after,
+            last,
+            before,
+        };
+        let order = Order::asc(SortKey::Id);
+        fetch::children::<UserSubscriptions, _>(ctx, self.0.id, args, order, ServiceSubscription)
+            .await
+    }
+}
+
+#[derive(InputObject, Debug, Clone, Default)]
+pub struct UserFilter {
+    /// Only users of this organization.
+    pub organization_id: Option<ID>,
+    /// Only users with this role.
+    pub role: Option<OrganizationRole>,
+    /// Only the user with this email (ignoring case).
+    pub email: Option<String>,
+}
+
+impl UserFilter {
+    fn apply(self, mut select: Select<user::Entity>) -> ApiResult<Select<user::Entity>> {
+        if let Some(id) = &self.organization_id {
+            let organization = ids::decode_as(Kind::Organization, id, "filter.organizationId")?
+                .unwrap_or_default();
+            select = select.filter(user::Column::OrganizationId.eq(organization));
+        }
+        if let Some(role) = self.role {
+            select =
+                select.filter(user::Column::Role.eq(entity::enums::OrganizationRole::from(role)));
+        }
+        if let Some(email) = &self.email {
+            select = select.filter(user::Column::Email.eq(email.trim().to_lowercase()));
+        }
+        Ok(select)
+    }
+}
+
+#[derive(Default)]
+pub struct UserQuery;
+
+#[Object]
+impl UserQuery {
+    /// Users, by email.
+    async fn users(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<UserFilter>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> ApiResult<Conn<User>> {
+        let select = filter
+            .unwrap_or_default()
+            .apply(request(ctx)?.scope.find::<user::Entity>())?;
+        let args = PageArgs {
+            first,
+            after,
+            last,
+            before,
+        };
+        fetch::list(ctx, select, args, Order::asc(SortKey::Email), User).await
+    }
+
+    /// A user by its global ID.
+    async fn user(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Option<User>> {
+        let Some(uuid) = ids::decode_as(Kind::User, &id, "id")? else {
+            return Ok(None);
+        };
+        Ok(fetch::by_id::<user::Entity>(ctx, uuid).await?.map(User))
+    }
+}

@@ -1,0 +1,78 @@
+//! The HTTP edge: `fn app(state) -> Router`, so tests drive it without a socket.
+
+pub mod graphql;
+pub mod health;
+pub mod playground;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::get;
+use sea_orm::DatabaseConnection;
+use tower_http::trace::TraceLayer;
+
+use crate::graphql::AppSchema;
+
+/// Limits of the HTTP edge.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    /// The largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// The most operations one batched (JSON array) request may carry.
+    pub max_batch_size: usize,
+    /// A development token the playground pre-fills its headers with.
+    pub dev_token: Option<String>,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            max_body_bytes: 1024 * 1024,
+            max_batch_size: 10,
+            dev_token: None,
+        }
+    }
+}
+
+/// What every handler shares; cheap to clone.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+pub struct Inner {
+    pub db: DatabaseConnection,
+    pub schema: AppSchema,
+    pub config: HttpConfig,
+}
+
+impl AppState {
+    pub fn new(db: DatabaseConnection, schema: AppSchema, config: HttpConfig) -> Self {
+        AppState(Arc::new(Inner { db, schema, config }))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+pub const GRAPHQL_PATH: &str = "/graphql";
+pub const GRAPHQL_WS_PATH: &str = "/graphql/ws";
+
+pub fn app(state: AppState) -> Router {
+    let playground = playground::router(playground::PlaygroundConfig {
+        endpoint: GRAPHQL_PATH.into(),
+        subscription_endpoint: GRAPHQL_WS_PATH.into(),
+        dev_token: state.config.dev_token.clone(),
+    });
+    Router::new()
+        .route(GRAPHQL_PATH, get(graphql::get).post(graphql::post))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
+        .with_state(state)
+        .merge(playground)
+        .layer(TraceLayer::new_for_http())
+}
