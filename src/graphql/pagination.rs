@@ -341,11 +341,12 @@ fn page_statement(
     if let Some(cursor) = start {
         walked.cond_where(beyond(cursor, ascending));
     }
-    // 3: the first `limit` of each parent.
+    // 3: the first `limit` of each parent (at least one, which carries the counts even for
+    // `first: 0`, and is dropped afterwards).
     let mut page = Query::select();
     page.column((Alias::new(X), Asterisk))
         .from_subquery(walked, Alias::new(X))
-        .and_where(col("__rn").lte(request.limit as i64))
+        .and_where(col("__rn").lte(Ord::max(request.limit, 1) as i64))
         .cond_where(in_range);
     if partitioned {
         page.order_by((Alias::new(X), Alias::new(PARENT)), SqlOrder::Asc);
@@ -392,7 +393,9 @@ where
         } else {
             (earlier, more)
         };
-        page.rows.push(model);
+        if (page.rows.len() as u64) < request.limit {
+            page.rows.push(model);
+        }
     }
     if request.backward {
         for page in pages.values_mut() {

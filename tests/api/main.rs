@@ -1,0 +1,12 @@
+//! End-to-end tests through the real router: one binary, one module per area.
+//! Every database test runs on SQLite and, when `TEST_DATABASE_URL` is set, on PostgreSQL.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed test should panic loudly
+
+mod fixtures;
+mod support;
+
+mod graph;
+mod http_rules;
+mod pagination;
+mod schema_file;
+mod statements;

@@ -1,0 +1,63 @@
+//! No N+1: the SQL statements of a request depend on the query's shape, not on the row count.
+
+use entity::enums::OrganizationRole;
+use serde_json::json;
+
+use crate::db_tests;
+use crate::fixtures;
+use crate::support::TestApp;
+
+const DASHBOARD: &str = "{ brokers(first: 100) { edges { node { name
+    organizations(first: 100) { totalCount edges { node { name
+        tenant { microsoftTenantId }
+        users(first: 100) { totalCount edges { node { email
+            subscriptions(first: 100) { totalCount edges { node { quantity } } } } } }
+    } } } } } } }";
+
+/// `brokers` brokers, each with 5 organizations (every other with a tenant), each with 2 users
+/// assigned to one subscription.
+async fn grow(app: &TestApp, from: usize, brokers: usize) {
+    for b in from..from + brokers {
+        let broker = fixtures::broker(&app.db, &format!("b{b}"), &format!("Broker {b:03}")).await;
+        let service = fixtures::service(&app.db, &broker, "M365", "M365").await;
+        for o in 0..5 {
+            let org = fixtures::organization(&app.db, &broker, &format!("Org {b}-{o}"), "DE").await;
+            if o % 2 == 0 {
+                fixtures::tenant(&app.db, &org).await;
+            }
+            let subscription = fixtures::subscription(&app.db, &org, &service, 2).await;
+            for u in 0..2 {
+                let email = format!("u{u}@o{o}.b{b}.example");
+                let user = fixtures::user(&app.db, &org, &email, OrganizationRole::OrganizationUser).await;
+                fixtures::assign(&app.db, &subscription, &user).await;
+            }
+        }
+    }
+}
+
+async fn statements_for(app: &TestApp) -> (usize, usize) {
+    app.reset_statements();
+    let data = app.query(DASHBOARD, json!({})).await;
+    let users: usize = data["brokers"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|b| b["node"]["organizations"]["edges"].as_array().unwrap().clone())
+        .map(|o| o["node"]["users"]["edges"].as_array().unwrap().len())
+        .sum();
+    (app.statement_count(), users)
+}
+
+async fn should_run_as_many_statements_for_ten_times_the_data(app: TestApp) {
+    grow(&app, 0, 2).await;
+    let (small, small_users) = statements_for(&app).await;
+    grow(&app, 2, 18).await;
+    let (large, large_users) = statements_for(&app).await;
+    assert_eq!(small_users, 20);
+    assert_eq!(large_users, 200);
+    // brokers, organizations, tenants, users, subscriptions: one statement per level.
+    assert_eq!(small, 5, "statements for 2 brokers");
+    assert_eq!(large, small, "statements for 20 brokers");
+}
+
+db_tests!(should_run_as_many_statements_for_ten_times_the_data);

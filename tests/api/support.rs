@@ -1,0 +1,254 @@
+//! `spawn_app`: a fresh database (an SQLite file, or a PostgreSQL schema of its own), migrated,
+//! behind the real router. Tracing goes to the test output only when `TEST_LOG` is set.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Request, StatusCode, header};
+use brokergraph::db::{self, DbConfig};
+use brokergraph::graphql;
+use brokergraph::http::{self, AppState, HttpConfig};
+use http_body_util::BodyExt;
+use sea_orm::{ConnectionTrait, DatabaseConnection};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs a test body once per backend.
+#[macro_export]
+macro_rules! db_tests {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let app = $crate::support::spawn_app($crate::support::Backend::Sqlite).await;
+                    super::$name(app.expect("sqlite is always available")).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    if let Some(app) = $crate::support::spawn_app($crate::support::Backend::Postgres).await {
+                        super::$name(app).await;
+                    }
+                }
+            )*
+        }
+    };
+}
+
+pub struct TestApp {
+    pub router: Router,
+    pub db: DatabaseConnection,
+    /// SQL statements run through `db` since the last `reset_statements`.
+    pub statements: Arc<AtomicUsize>,
+    _storage: Storage,
+}
+
+enum Storage {
+    Sqlite(#[allow(dead_code)] tempfile::TempDir),
+    Postgres { admin_url: String, schema: String },
+}
+
+impl Drop for Storage {
+    fn drop(&mut self) {
+        if let Storage::Postgres { admin_url, schema } = self {
+            let (url, schema) = (admin_url.clone(), schema.clone());
+            // Drop is synchronous and the test's runtime is ending: clean up on a thread of
+            // its own with a runtime of its own.
+            let _ = std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .ok()?;
+                runtime.block_on(async {
+                    let db = sea_orm::Database::connect(url.as_str()).await.ok()?;
+                    db.execute_unprepared(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
+                        .await
+                        .ok()
+                })
+            })
+            .join();
+        }
+    }
+}
+
+fn init_logging() {
+    if std::env::var_os("TEST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter("info,brokergraph=debug")
+            .with_test_writer()
+            .try_init();
+    }
+}
+
+/// A fresh app, or `None` for PostgreSQL when `TEST_DATABASE_URL` is not set (outside CI).
+pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
+    spawn_app_with(backend, HttpConfig::default()).await
+}
+
+pub async fn spawn_app_with(backend: Backend, config: HttpConfig) -> Option<TestApp> {
+    init_logging();
+    let (db_config, storage) = match backend {
+        Backend::Sqlite => {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let url = format!("sqlite://{}?mode=rwc", dir.path().join("test.db").display());
+            (DbConfig::new(url), Storage::Sqlite(dir))
+        }
+        Backend::Postgres => {
+            let Ok(admin_url) = std::env::var("TEST_DATABASE_URL") else {
+                assert!(
+                    std::env::var_os("CI").is_none(),
+                    "CI must set TEST_DATABASE_URL so PostgreSQL tests run"
+                );
+                eprintln!("TEST_DATABASE_URL not set: PostgreSQL test skipped");
+                return None;
+            };
+            let schema = format!("test_{}", uuid::Uuid::new_v4().simple());
+            let admin = sea_orm::Database::connect(admin_url.as_str())
+                .await
+                .expect("connect to TEST_DATABASE_URL");
+            admin
+                .execute_unprepared(&format!("CREATE SCHEMA \"{schema}\""))
+                .await
+                .expect("create test schema");
+            admin.close().await.ok();
+            let mut config = DbConfig::new(admin_url.clone());
+            config.schema_search_path = Some(schema.clone());
+            config.max_connections = 5;
+            (config, Storage::Postgres { admin_url, schema })
+        }
+    };
+    let mut db = db::connect(&db_config).await.expect("connect");
+    db::migrate(&db).await.expect("migrate");
+    let statements = Arc::new(AtomicUsize::new(0));
+    let counter = statements.clone();
+    db.set_metric_callback(move |_| {
+        counter.fetch_add(1, Ordering::SeqCst);
+    });
+    let state = AppState::new(db.clone(), graphql::schema(), config);
+    Some(TestApp {
+        router: http::app(state),
+        db,
+        statements,
+        _storage: storage,
+    })
+}
+
+pub struct TestResponse {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl TestResponse {
+    pub fn content_type(&self) -> &str {
+        self.headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+
+    /// The `extensions.code` of each error.
+    pub fn codes(&self) -> Vec<String> {
+        errors_codes(&self.body)
+    }
+}
+
+pub fn errors_codes(body: &Value) -> Vec<String> {
+    body["errors"]
+        .as_array()
+        .map(|errors| {
+            errors
+                .iter()
+                .map(|e| e["extensions"]["code"].as_str().unwrap_or("").to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+impl TestApp {
+    pub fn reset_statements(&self) {
+        self.statements.store(0, Ordering::SeqCst);
+    }
+
+    pub fn statement_count(&self) -> usize {
+        self.statements.load(Ordering::SeqCst)
+    }
+
+    pub async fn send(&self, request: Request<Body>) -> TestResponse {
+        let response = self
+            .router
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("router is infallible");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or_else(|_| {
+                Value::String(String::from_utf8_lossy(&bytes).into_owned())
+            })
+        };
+        TestResponse {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// POSTs a raw body with the given content type.
+    pub async fn post_raw(&self, content_type: &str, body: impl Into<Body>) -> TestResponse {
+        let request = Request::post("/graphql")
+            .header(header::CONTENT_TYPE, content_type)
+            .body(body.into())
+            .expect("request");
+        self.send(request).await
+    }
+
+    pub async fn post_json(&self, body: &Value) -> TestResponse {
+        self.post_raw("application/json", body.to_string()).await
+    }
+
+    /// Runs a query that must succeed, and returns its `data`.
+    pub async fn query(&self, query: &str, variables: Value) -> Value {
+        let response = self
+            .post_json(&json!({ "query": query, "variables": variables }))
+            .await;
+        assert_eq!(response.status, StatusCode::OK, "{}", response.body);
+        assert!(
+            response.body.get("errors").is_none(),
+            "unexpected errors: {}",
+            response.body
+        );
+        response.body["data"].clone()
+    }
+
+    /// Runs a query expected to fail, and returns the error codes.
+    pub async fn query_errors(&self, query: &str, variables: Value) -> Vec<String> {
+        let response = self
+            .post_json(&json!({ "query": query, "variables": variables }))
+            .await;
+        let codes = response.codes();
+        assert!(!codes.is_empty(), "expected errors: {}", response.body);
+        codes
+    }
+}
