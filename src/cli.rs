@@ -7,7 +7,10 @@ use clap::{Parser, Subcommand, ValueEnum};
 use sea_orm::{DatabaseConnection, EntityTrait, PaginatorTrait};
 use tokio::net::TcpListener;
 
+use crate::auth::config::ResolvedAuth;
+use crate::auth::{AuthConfig, Role, dev};
 use crate::db::{self, DEFAULT_DATABASE_URL, DbConfig};
+use crate::graphql::limits::Limits;
 use crate::http::{self, AppState, HttpConfig};
 use crate::{graphql, seed};
 
@@ -45,6 +48,12 @@ pub struct Cli {
 
     #[command(flatten)]
     pub serve: ServeArgs,
+
+    #[command(flatten)]
+    pub auth: AuthConfig,
+
+    #[command(flatten)]
+    pub limits: Limits,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -69,6 +78,25 @@ pub enum Command {
     },
     /// Print the GraphQL schema (SDL).
     Schema,
+    /// Mint a development token signed with the configured HS256 secret (or the embedded
+    /// database's generated one).
+    Token {
+        /// The token's role.
+        #[arg(long, value_enum)]
+        role: Role,
+        /// The broker's UUID (broker roles).
+        #[arg(long)]
+        broker_id: Option<uuid::Uuid>,
+        /// The organization's UUID (organization roles).
+        #[arg(long)]
+        organization_id: Option<uuid::Uuid>,
+        /// The token's subject; for organization roles, the user's email or UUID.
+        #[arg(long, default_value = "developer")]
+        subject: String,
+        /// How long the token is valid: `90s`, `30m`, `12h`, `7d`.
+        #[arg(long, default_value = "1h", value_parser = dev::parse_ttl)]
+        ttl: std::time::Duration,
+    },
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -154,11 +182,47 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             tracing::info!(?report, "seeded");
             Ok(())
         }
+        Command::Token {
+            role,
+            broker_id,
+            organization_id,
+            subject,
+            ttl,
+        } => {
+            let resolved = resolve_auth(&cli).await?;
+            let Some(secret) = resolved.signing_secret else {
+                anyhow::bail!(
+                    "cannot mint tokens: only a public key is configured (tokens come from your identity provider)"
+                );
+            };
+            let request = dev::TokenRequest {
+                subject: subject.clone(),
+                role: *role,
+                broker_id: *broker_id,
+                organization_id: *organization_id,
+                ttl: *ttl,
+                issuer: cli.auth.jwt_issuer.clone(),
+                audience: cli.auth.jwt_audience.clone(),
+            };
+            println!("{}", dev::mint(&secret, &request)?);
+            Ok(())
+        }
         Command::Serve => serve(&cli).await,
     }
 }
 
+/// The file beside the embedded database that holds its generated secret.
+fn dev_secret_path(cli: &Cli) -> Option<std::path::PathBuf> {
+    dev::sqlite_file(&cli.database_url).map(|file| dev::beside(&file, "jwt-secret"))
+}
+
+async fn resolve_auth(cli: &Cli) -> anyhow::Result<ResolvedAuth> {
+    cli.auth.resolve(dev_secret_path(cli).as_deref()).await
+}
+
 async fn serve(cli: &Cli) -> anyhow::Result<()> {
+    // Keys first: a misconfigured server should not start at all.
+    let auth = resolve_auth(cli).await?;
     let db = connect(cli).await?;
     db::migrate(&db).await.context("migration failed")?;
     if db::is_embedded(&db) && entity::broker::Entity::find().count(&db).await? == 0 {
@@ -167,19 +231,40 @@ async fn serve(cli: &Cli) -> anyhow::Result<()> {
             .context("seeding demo data failed")?;
         tracing::info!(?report, "empty embedded database: demo data written");
     }
+    let dev_token = match (&auth.signing_secret, auth.development) {
+        (Some(secret), true) => Some(dev::mint(
+            secret,
+            &dev::TokenRequest {
+                subject: "developer".into(),
+                role: Role::PlatformAdmin,
+                broker_id: None,
+                organization_id: None,
+                ttl: std::time::Duration::from_secs(7 * 86_400),
+                issuer: cli.auth.jwt_issuer.clone(),
+                audience: cli.auth.jwt_audience.clone(),
+            },
+        )?),
+        _ => None,
+    };
     let config = HttpConfig {
         max_body_bytes: cli.serve.max_body_bytes,
         max_batch_size: cli.serve.max_batch_size,
-        dev_token: None,
+        dev_token: dev_token.clone(),
     };
-    let state = AppState::new(db, graphql::schema(), config);
+    let state = AppState::new(db, auth.authenticator, cli.limits.clone(), config);
     let listener = TcpListener::bind(cli.serve.listen)
         .await
         .with_context(|| format!("cannot listen on {}", cli.serve.listen))?;
     let address = listener.local_addr()?;
     tracing::info!(%address, "listening");
     println!("brokergraph is serving GraphQL at http://{address}/graphql");
-    println!("playground: http://{address}/");
+    if cli.limits.introspection {
+        println!("playground: http://{address}/");
+    }
+    if let Some(token) = dev_token {
+        println!("development token (PLATFORM_ADMIN, 7 days; the playground sends it for you):");
+        println!("  Authorization: Bearer {token}");
+    }
     axum::serve(listener, http::app(state))
         .with_graceful_shutdown(shutdown_signal())
         .await

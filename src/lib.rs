@@ -5,6 +5,7 @@
 //! - [`scope`]: the one place where the caller's scope filters every read.
 //! - [`db`], [`seed`]: connecting, migrating, demo data.
 
+pub mod auth;
 pub mod cli;
 pub mod db;
 pub mod error;

@@ -342,8 +342,9 @@ struct Plan {
     assignments: Vec<subscription_assignment::Model>,
 }
 
-/// Values per `IN (...)` lookup.
-const LOOKUP_CHUNK: usize = 500;
+/// Values per `IN (...)` lookup: few round trips (each may cost a network stall), well below
+/// every backend's limit on bound parameters.
+const LOOKUP_CHUNK: usize = 5_000;
 /// Rows per `INSERT` statement, at most.
 const MAX_ROWS_PER_INSERT: usize = 1_000;
 /// Bound parameters per `INSERT` statement, at most (SQLite allows 32,766, PostgreSQL 65,535).

@@ -50,6 +50,7 @@ impl Broker {
     }
 
     /// The broker's customer organizations.
+    #[graphql(complexity = "super::limits::page_cost(first, last) * child_complexity")]
     async fn organizations(
         &self,
         ctx: &Context<'_>,
@@ -70,6 +71,7 @@ impl Broker {
     }
 
     /// The broker's catalog (its E-Store), by name.
+    #[graphql(complexity = "super::limits::page_cost(first, last) * child_complexity")]
     async fn services(
         &self,
         ctx: &Context<'_>,
@@ -101,6 +103,7 @@ pub struct BrokerQuery;
 #[Object]
 impl BrokerQuery {
     /// Brokers, by name.
+    #[graphql(complexity = "super::limits::page_cost(first, last) * child_complexity")]
     async fn brokers(
         &self,
         ctx: &Context<'_>,

@@ -4,6 +4,7 @@ pub mod broker;
 pub mod enums;
 pub mod fetch;
 pub mod ids;
+pub mod limits;
 pub mod loaders;
 pub mod node;
 pub mod organization;
@@ -13,12 +14,22 @@ pub mod subscription;
 pub mod tenant;
 pub mod user;
 
+use std::sync::Arc;
+
 use async_graphql::dataloader::DataLoader;
-use async_graphql::{Context, EmptyMutation, EmptySubscription, MergedObject, Schema};
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest,
+};
+use async_graphql::{
+    Context, EmptyMutation, EmptySubscription, MergedObject, Request, Schema, SchemaBuilder,
+    ServerResult,
+};
 use sea_orm::DatabaseConnection;
 
+use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
 use crate::scope::Scope;
+use limits::{Limits, OperationLimits};
 use loaders::DbLoader;
 
 #[derive(MergedObject, Default)]
@@ -34,22 +45,47 @@ pub struct Query(
 
 pub type AppSchema = Schema<Query, EmptyMutation, EmptySubscription>;
 
-/// Builds the schema; everything per request (scope, loaders) comes with the request.
+/// The schema's types and rules, without a database: what `brokergraph schema` prints.
 pub fn schema() -> AppSchema {
-    Schema::build(Query::default(), EmptyMutation, EmptySubscription)
-        .extension(crate::http::graphql::HttpRules)
-        .finish()
+    builder(&Limits::default()).finish()
 }
 
-/// What a resolver knows about its request: the database, the caller's scope, the loaders.
+/// The schema a server runs: every request gets its scope and loaders from `db` and the
+/// principal the HTTP edge (or WebSocket `connection_init`) verified.
+pub fn server_schema(db: DatabaseConnection, limits: &Limits) -> AppSchema {
+    builder(limits).data(db).finish()
+}
+
+fn builder(limits: &Limits) -> SchemaBuilder<Query, EmptyMutation, EmptySubscription> {
+    let mut builder = Schema::build(Query::default(), EmptyMutation, EmptySubscription)
+        .extension(crate::http::graphql::HttpRules)
+        .extension(OperationLimits(limits.clone()))
+        .extension(RequestScope)
+        .limit_depth(limits.max_depth)
+        .limit_complexity(limits.max_complexity)
+        .limit_directives(limits.max_directives);
+    if !limits.introspection {
+        builder = builder.disable_introspection().disable_suggestions();
+    }
+    builder
+}
+
+/// What a resolver knows about its request: the database, the caller and its scope, the
+/// loaders (whose batches are filtered by that scope).
 pub struct RequestContext {
     pub db: DatabaseConnection,
+    pub principal: Option<Principal>,
     pub scope: Scope,
     pub loader: DataLoader<DbLoader>,
 }
 
 impl RequestContext {
-    pub fn new(db: DatabaseConnection, scope: Scope) -> Self {
+    /// A request with no verified principal sees nothing.
+    pub fn new(db: DatabaseConnection, principal: Option<Principal>) -> Self {
+        let scope = principal
+            .as_ref()
+            .map(Principal::scope)
+            .unwrap_or(Scope::Nothing);
         let loader = DataLoader::new(
             DbLoader {
                 db: db.clone(),
@@ -57,14 +93,67 @@ impl RequestContext {
             },
             tokio::spawn,
         );
-        RequestContext { db, scope, loader }
+        RequestContext {
+            db,
+            principal,
+            scope,
+            loader,
+        }
     }
 }
 
-/// The request's context; the HTTP layer always provides it.
+/// Gives each operation its own [`RequestContext`] (fresh loaders, so nothing is cached from
+/// one operation to the next, also on a long-lived WebSocket).
+pub struct RequestScope;
+
+impl ExtensionFactory for RequestScope {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(RequestScope)
+    }
+}
+
+#[async_graphql::async_trait::async_trait]
+impl Extension for RequestScope {
+    async fn prepare_request(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        request: Request,
+        next: NextPrepareRequest<'_>,
+    ) -> ServerResult<Request> {
+        let request = match ctx.data_opt::<DatabaseConnection>() {
+            Some(db) => {
+                let principal = request
+                    .data
+                    .get(&std::any::TypeId::of::<Principal>())
+                    .and_then(|data| data.downcast_ref::<Principal>())
+                    .or_else(|| ctx.data_opt::<Principal>())
+                    .cloned();
+                request.data(RequestContext::new(db.clone(), principal))
+            }
+            None => request,
+        };
+        next.run(ctx, request).await
+    }
+}
+
+/// The request's context; the server always provides it.
 pub fn request<'a>(ctx: &Context<'a>) -> ApiResult<&'a RequestContext> {
     ctx.data::<RequestContext>().map_err(|_| {
         tracing::error!("request context missing");
         ApiError::Internal
     })
+}
+
+/// Refuses a field the caller's role may not read on a row it may see.
+pub fn guard(
+    ctx: &Context<'_>,
+    allowed: impl FnOnce(&Principal) -> bool,
+    what: &str,
+) -> ApiResult<()> {
+    match &request(ctx)?.principal {
+        Some(principal) if allowed(principal) => Ok(()),
+        _ => Err(ApiError::Forbidden(format!(
+            "your role may not read {what}"
+        ))),
+    }
 }

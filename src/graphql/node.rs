@@ -75,6 +75,7 @@ impl NodeQuery {
     }
 
     /// The objects with these global IDs, in order; null where there is none.
+    #[graphql(complexity = "ids.len().max(1) * child_complexity")]
     async fn nodes(&self, ctx: &Context<'_>, ids: Vec<ID>) -> ApiResult<Vec<Option<Node>>> {
         if ids.len() > MAX_NODES {
             return Err(ApiError::bad_input(

@@ -11,10 +11,11 @@ use super::fetch;
 use super::ids::{self, Kind};
 use super::loaders::{OrganizationSubscriptions, OrganizationUsers, TenantOfOrganization};
 use super::pagination::{Conn, Keyed, Order, OrderDirection, PageArgs, SortKey};
-use super::request;
 use super::subscription::ServiceSubscription;
 use super::tenant::Tenant;
 use super::user::User;
+use super::{guard, request};
+use crate::auth::Role;
 use crate::error::{ApiError, ApiResult};
 
 impl Keyed for organization::Model {
@@ -24,6 +25,11 @@ impl Keyed for organization::Model {
     fn sort_value(&self, key: SortKey) -> Option<String> {
         (key == SortKey::Name).then(|| self.name.clone())
     }
+}
+
+/// An `ORGANIZATION_USER` sees its organization's name, not its business details.
+fn not_member(principal: &crate::auth::Principal) -> bool {
+    principal.role != Role::OrganizationUser
 }
 
 /// A customer company or department of one broker.
@@ -40,22 +46,26 @@ impl Organization {
     async fn name(&self) -> &str {
         &self.0.name
     }
-    async fn contact_email(&self) -> &str {
-        &self.0.contact_email
+    async fn contact_email(&self, ctx: &Context<'_>) -> ApiResult<&str> {
+        guard(ctx, not_member, "an organization's contact email")?;
+        Ok(&self.0.contact_email)
     }
     /// ISO 3166-1 alpha-2 country code.
     async fn country(&self) -> &str {
         &self.0.country
     }
-    async fn registration_number(&self) -> Option<&str> {
-        self.0.registration_number.as_deref()
+    async fn registration_number(&self, ctx: &Context<'_>) -> ApiResult<Option<&str>> {
+        guard(ctx, not_member, "an organization's registration number")?;
+        Ok(self.0.registration_number.as_deref())
     }
-    async fn vat_number(&self) -> Option<&str> {
-        self.0.vat_number.as_deref()
+    async fn vat_number(&self, ctx: &Context<'_>) -> ApiResult<Option<&str>> {
+        guard(ctx, not_member, "an organization's VAT number")?;
+        Ok(self.0.vat_number.as_deref())
     }
     /// The broker's own number for this customer.
-    async fn customer_number(&self) -> Option<&str> {
-        self.0.customer_number.as_deref()
+    async fn customer_number(&self, ctx: &Context<'_>) -> ApiResult<Option<&str>> {
+        guard(ctx, not_member, "an organization's customer number")?;
+        Ok(self.0.customer_number.as_deref())
     }
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
@@ -80,6 +90,7 @@ impl Organization {
     }
 
     /// The organization's users, by email.
+    #[graphql(complexity = "super::limits::page_cost(first, last) * child_complexity")]
     async fn users(
         &self,
         ctx: &Context<'_>,
@@ -105,6 +116,7 @@ impl Organization {
     }
 
     /// The organization's subscriptions, oldest first.
+    #[graphql(complexity = "super::limits::page_cost(first, last) * child_complexity")]
     async fn subscriptions(
         &self,
         ctx: &Context<'_>,
@@ -246,6 +258,7 @@ pub struct OrganizationQuery;
 #[Object]
 impl OrganizationQuery {
     /// Customer organizations, filtered and ordered as asked (by name by default).
+    #[graphql(complexity = "super::limits::page_cost(first, last) * child_complexity")]
     #[allow(clippy::too_many_arguments)]
     async fn organizations(
         &self,

@@ -83,6 +83,7 @@ pub struct ServiceQuery;
 #[Object]
 impl ServiceQuery {
     /// Catalog services, by name.
+    #[graphql(complexity = "super::limits::page_cost(first, last) * child_complexity")]
     async fn services(
         &self,
         ctx: &Context<'_>,

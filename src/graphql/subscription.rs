@@ -64,6 +64,7 @@ impl ServiceSubscription {
     }
 
     /// The users assigned to this subscription, by email.
+    #[graphql(complexity = "super::limits::page_cost(first, last) * child_complexity")]
     async fn assignees(
         &self,
         ctx: &Context<'_>,
@@ -120,6 +121,7 @@ pub struct SubscriptionQuery;
 #[Object]
 impl SubscriptionQuery {
     /// Subscriptions, oldest first.
+    #[graphql(complexity = "super::limits::page_cost(first, last) * child_complexity")]
     async fn subscriptions(
         &self,
         ctx: &Context<'_>,

@@ -11,7 +11,7 @@ use super::ids::{self, Kind};
 use super::loaders::AccountOfTenant;
 use super::organization::Organization;
 use super::pagination::{Keyed, SortKey};
-use super::request;
+use super::{guard, request};
 use crate::error::{ApiError, ApiResult};
 
 impl Keyed for tenant::Model {
@@ -60,9 +60,14 @@ impl Tenant {
     async fn linked_at(&self) -> DateTime<Utc> {
         self.0.linked_at
     }
-    /// The subject of whoever linked the tenant.
-    async fn linked_by(&self) -> &str {
-        &self.0.linked_by
+    /// The subject of whoever linked the tenant; for broker roles only.
+    async fn linked_by(&self, ctx: &Context<'_>) -> ApiResult<&str> {
+        guard(
+            ctx,
+            |p| !p.role.is_organization_role(),
+            "who linked a tenant",
+        )?;
+        Ok(&self.0.linked_by)
     }
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at

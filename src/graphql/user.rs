@@ -11,8 +11,9 @@ use super::ids::{self, Kind};
 use super::loaders::UserSubscriptions;
 use super::organization::Organization;
 use super::pagination::{Conn, Keyed, Order, PageArgs, SortKey};
-use super::request;
 use super::subscription::ServiceSubscription;
+use super::{guard, request};
+use crate::auth::Role;
 use crate::error::ApiResult;
 
 impl Keyed for user::Model {
@@ -35,8 +36,15 @@ impl User {
     async fn uuid(&self) -> Uuid {
         self.0.id
     }
-    async fn email(&self) -> &str {
-        &self.0.email
+    /// The username. An `ORGANIZATION_USER` reads its own only.
+    async fn email(&self, ctx: &Context<'_>) -> ApiResult<&str> {
+        let user = &self.0;
+        guard(
+            ctx,
+            |p| p.role != Role::OrganizationUser || p.is_user(user.id, &user.email),
+            "a colleague's email",
+        )?;
+        Ok(&user.email)
     }
     async fn display_name(&self) -> &str {
         &self.0.display_name
@@ -58,6 +66,7 @@ impl User {
     }
 
     /// The subscriptions this user is assigned to, oldest first.
+    #[graphql(complexity = "super::limits::page_cost(first, last) * child_complexity")]
     async fn subscriptions(
         &self,
         ctx: &Context<'_>,
@@ -112,6 +121,7 @@ pub struct UserQuery;
 #[Object]
 impl UserQuery {
     /// Users, by email.
+    #[graphql(complexity = "super::limits::page_cost(first, last) * child_complexity")]
     async fn users(
         &self,
         ctx: &Context<'_>,

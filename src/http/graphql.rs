@@ -23,20 +23,19 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::AppState;
-use crate::graphql::RequestContext;
-use crate::scope::Scope;
+use crate::auth::{AuthError, Principal};
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
 
 /// The media type of the answer, from the request's `Accept`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Media {
+pub(crate) enum Media {
     GraphqlResponseJson,
     Json,
 }
 
 impl Media {
-    fn negotiate(headers: &HeaderMap) -> Media {
+    pub(crate) fn negotiate(headers: &HeaderMap) -> Media {
         let accepts_graphql_response = headers
             .get_all(header::ACCEPT)
             .iter()
@@ -189,17 +188,27 @@ struct Answer {
     status: StatusCode,
 }
 
-async fn run(state: &AppState, request: async_graphql::Request, over_get: bool) -> Answer {
+async fn run(
+    state: &AppState,
+    principal: &Principal,
+    request: async_graphql::Request,
+    over_get: bool,
+) -> Answer {
     let outcome = Arc::new(Outcome {
         over_get,
         operation_name: request.operation_name.clone(),
         ..Outcome::default()
     });
-    let context = RequestContext::new(state.db.clone(), Scope::Everything);
-    let response = state
-        .schema
-        .execute(request.data(context).data(outcome.clone()))
-        .await;
+    let request = request.data(principal.clone()).data(outcome.clone());
+    let timeout = state.limits.request_timeout();
+    let Ok(response) = tokio::time::timeout(timeout, state.schema.execute(request)).await else {
+        tracing::warn!(timeout_seconds = timeout.as_secs(), "request timed out");
+        let message = format!("the request took longer than {} s", timeout.as_secs());
+        return Answer {
+            body: json!({ "errors": [error_json("REQUEST_TIMEOUT", &message)] }),
+            status: StatusCode::GATEWAY_TIMEOUT,
+        };
+    };
     if outcome.executed.load(Ordering::Relaxed) {
         let body = serde_json::to_value(&response).unwrap_or(Value::Null);
         return Answer {
@@ -233,6 +242,43 @@ fn finish(media: Media, answer: Answer) -> Response {
     response
 }
 
+/// Verifies the bearer token, or answers 401 with `WWW-Authenticate: Bearer`.
+async fn authenticate(
+    state: &AppState,
+    media: Media,
+    headers: &HeaderMap,
+) -> Result<Principal, Response> {
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .map(|value| value.to_str().unwrap_or(""));
+    state
+        .auth
+        .authenticate(authorization)
+        .await
+        .map_err(|error| {
+            // Never the token itself: only why it was refused.
+            tracing::warn!(reason = error.reason, "request refused: not authenticated");
+            unauthorized(media, &error)
+        })
+}
+
+pub(crate) fn unauthorized(media: Media, error: &AuthError) -> Response {
+    let body = json!({ "errors": [{
+        "message": error.message,
+        "extensions": { "code": "UNAUTHENTICATED", "reason": error.reason },
+    }] });
+    let mut response = respond(media, StatusCode::UNAUTHORIZED, &body);
+    let challenge = if error.reason == "TOKEN_MISSING" {
+        HeaderValue::from_static("Bearer")
+    } else {
+        HeaderValue::from_static("Bearer error=\"invalid_token\"")
+    };
+    response
+        .headers_mut()
+        .insert(header::WWW_AUTHENTICATE, challenge);
+    response
+}
+
 /// Reads one request object of a POST body, refusing what is not a GraphQL request.
 fn parse_request(value: Value) -> Result<async_graphql::Request, (&'static str, String)> {
     let Value::Object(fields) = &value else {
@@ -263,6 +309,10 @@ pub async fn post(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let media = Media::negotiate(&headers);
+    let principal = match authenticate(&state, media, &headers).await {
+        Ok(principal) => principal,
+        Err(response) => return response,
+    };
     if !is_json(&headers) {
         return refuse(
             media,
@@ -306,16 +356,21 @@ pub async fn post(
         }
     };
     match value {
-        Value::Array(items) => batch(&state, media, items).await,
+        Value::Array(items) => batch(&state, &principal, media, items).await,
         value => match parse_request(value) {
-            Ok(request) => finish(media, run(&state, request, false).await),
+            Ok(request) => finish(media, run(&state, &principal, request, false).await),
             Err((code, message)) => refuse(media, StatusCode::BAD_REQUEST, code, &message),
         },
     }
 }
 
 /// A JSON array of operations, run one after the other, answered as an array.
-async fn batch(state: &AppState, media: Media, items: Vec<Value>) -> Response {
+async fn batch(
+    state: &AppState,
+    principal: &Principal,
+    media: Media,
+    items: Vec<Value>,
+) -> Response {
     let max = state.config.max_batch_size;
     if items.is_empty() || items.len() > max {
         let message = format!("a batch holds 1 to {max} operations, got {}", items.len());
@@ -329,7 +384,7 @@ async fn batch(state: &AppState, media: Media, items: Vec<Value>) -> Response {
     let mut answers = Vec::with_capacity(items.len());
     for item in items {
         answers.push(match parse_request(item) {
-            Ok(request) => run(state, request, false).await.body,
+            Ok(request) => run(state, principal, request, false).await.body,
             Err((code, message)) => json!({ "errors": [error_json(code, &message)] }),
         });
     }
@@ -343,6 +398,10 @@ pub async fn get(
     Query(params): Query<GetParams>,
 ) -> Response {
     let media = Media::negotiate(&headers);
+    let principal = match authenticate(&state, media, &headers).await {
+        Ok(principal) => principal,
+        Err(response) => return response,
+    };
     let Some(query) = params.query else {
         return refuse(
             media,
@@ -369,7 +428,7 @@ pub async fn get(
             request = request.variables(Variables::from_json(value));
         }
     }
-    finish(media, run(&state, request, true).await)
+    finish(media, run(&state, &principal, request, true).await)
 }
 
 #[derive(Debug, serde::Deserialize)]

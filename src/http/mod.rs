@@ -3,6 +3,7 @@
 pub mod graphql;
 pub mod health;
 pub mod playground;
+pub mod websocket;
 
 use std::sync::Arc;
 
@@ -12,7 +13,9 @@ use axum::routing::get;
 use sea_orm::DatabaseConnection;
 use tower_http::trace::TraceLayer;
 
+use crate::auth::Authenticator;
 use crate::graphql::AppSchema;
+use crate::graphql::limits::Limits;
 
 /// Limits of the HTTP edge.
 #[derive(Debug, Clone)]
@@ -42,12 +45,27 @@ pub struct AppState(Arc<Inner>);
 pub struct Inner {
     pub db: DatabaseConnection,
     pub schema: AppSchema,
+    pub auth: Arc<Authenticator>,
+    pub limits: Limits,
     pub config: HttpConfig,
 }
 
 impl AppState {
-    pub fn new(db: DatabaseConnection, schema: AppSchema, config: HttpConfig) -> Self {
-        AppState(Arc::new(Inner { db, schema, config }))
+    /// The state of a server on `db`, verifying tokens with `auth`.
+    pub fn new(
+        db: DatabaseConnection,
+        auth: Arc<Authenticator>,
+        limits: Limits,
+        config: HttpConfig,
+    ) -> Self {
+        let schema = crate::graphql::server_schema(db.clone(), &limits);
+        AppState(Arc::new(Inner {
+            db,
+            schema,
+            auth,
+            limits,
+            config,
+        }))
     }
 }
 
@@ -62,17 +80,23 @@ pub const GRAPHQL_PATH: &str = "/graphql";
 pub const GRAPHQL_WS_PATH: &str = "/graphql/ws";
 
 pub fn app(state: AppState) -> Router {
-    let playground = playground::router(playground::PlaygroundConfig {
-        endpoint: GRAPHQL_PATH.into(),
-        subscription_endpoint: GRAPHQL_WS_PATH.into(),
-        dev_token: state.config.dev_token.clone(),
+    let playground = state.limits.introspection.then(|| {
+        playground::router(playground::PlaygroundConfig {
+            endpoint: GRAPHQL_PATH.into(),
+            subscription_endpoint: GRAPHQL_WS_PATH.into(),
+            dev_token: state.config.dev_token.clone(),
+        })
     });
-    Router::new()
+    let router = Router::new()
         .route(GRAPHQL_PATH, get(graphql::get).post(graphql::post))
+        .route(GRAPHQL_WS_PATH, get(websocket::upgrade))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
-        .with_state(state)
-        .merge(playground)
-        .layer(TraceLayer::new_for_http())
+        .with_state(state);
+    match playground {
+        Some(playground) => router.merge(playground),
+        None => router,
+    }
+    .layer(TraceLayer::new_for_http())
 }

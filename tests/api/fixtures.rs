@@ -1,7 +1,9 @@
 //! Small, explicit data for tests that need to know every row.
 
 use chrono::Utc;
-use entity::enums::{OrganizationRole, SubscriptionStatus, TenantLinkMethod, TenantManagement, Vendor};
+use entity::enums::{
+    OrganizationRole, SubscriptionStatus, TenantLinkMethod, TenantManagement, Vendor,
+};
 use entity::{broker, organization, service, subscription, subscription_assignment, tenant, user};
 use sea_orm::{ActiveModelTrait, ConnectionTrait, IntoActiveModel};
 use uuid::Uuid;
@@ -46,7 +48,10 @@ pub async fn organization(
     .expect("insert organization")
 }
 
-pub async fn tenant(db: &impl ConnectionTrait, organization: &organization::Model) -> tenant::Model {
+pub async fn tenant(
+    db: &impl ConnectionTrait,
+    organization: &organization::Model,
+) -> tenant::Model {
     let now = Utc::now();
     tenant::Model {
         id: Uuid::now_v7(),
@@ -88,7 +93,12 @@ pub async fn user(
     .expect("insert user")
 }
 
-pub async fn service(db: &impl ConnectionTrait, broker: &broker::Model, name: &str, sku: &str) -> service::Model {
+pub async fn service(
+    db: &impl ConnectionTrait,
+    broker: &broker::Model,
+    name: &str,
+    sku: &str,
+) -> service::Model {
     let now = Utc::now();
     service::Model {
         id: Uuid::now_v7(),
@@ -127,7 +137,11 @@ pub async fn subscription(
     .expect("insert subscription")
 }
 
-pub async fn assign(db: &impl ConnectionTrait, subscription: &subscription::Model, user: &user::Model) {
+pub async fn assign(
+    db: &impl ConnectionTrait,
+    subscription: &subscription::Model,
+    user: &user::Model,
+) {
     subscription_assignment::Model {
         id: Uuid::now_v7(),
         subscription_id: subscription.id,

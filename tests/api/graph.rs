@@ -32,10 +32,34 @@ async fn world(app: &TestApp) -> World {
     let acme_tenant = fixtures::tenant(db, &acme).await;
     fixtures::tenant(db, &gamma).await;
     fixtures::tenant(db, &delta).await;
-    let alice = fixtures::user(db, &acme, "alice@acme.example", OrganizationRole::OrganizationAdmin).await;
-    let bob = fixtures::user(db, &acme, "bob@acme.example", OrganizationRole::OrganizationUser).await;
-    fixtures::user(db, &beta, "carol@beta.example", OrganizationRole::OrganizationAdmin).await;
-    fixtures::user(db, &delta, "dave@delta.example", OrganizationRole::OrganizationAdmin).await;
+    let alice = fixtures::user(
+        db,
+        &acme,
+        "alice@acme.example",
+        OrganizationRole::OrganizationAdmin,
+    )
+    .await;
+    let bob = fixtures::user(
+        db,
+        &acme,
+        "bob@acme.example",
+        OrganizationRole::OrganizationUser,
+    )
+    .await;
+    fixtures::user(
+        db,
+        &beta,
+        "carol@beta.example",
+        OrganizationRole::OrganizationAdmin,
+    )
+    .await;
+    fixtures::user(
+        db,
+        &delta,
+        "dave@delta.example",
+        OrganizationRole::OrganizationAdmin,
+    )
+    .await;
     let m365 = fixtures::service(db, &alpha, "Microsoft 365 E3", "M365E3").await;
     fixtures::service(db, &alpha, "Azure Plan", "AZURE").await;
     let teams = fixtures::service(db, &bravo, "Teams Essentials", "TEAMS").await;
@@ -91,7 +115,10 @@ fn names(connection: &Value) -> Vec<String> {
 async fn id_of(app: &TestApp, root: &str, uuid: Uuid) -> String {
     // Global IDs are opaque: find them through the API, by UUID.
     let data = app
-        .query(&format!("{{ {root}(first: 100) {{ edges {{ node {{ id uuid }} }} }} }}"), json!({}))
+        .query(
+            &format!("{{ {root}(first: 100) {{ edges {{ node {{ id uuid }} }} }} }}"),
+            json!({}),
+        )
         .await;
     data[root]["edges"]
         .as_array()
@@ -104,7 +131,12 @@ async fn id_of(app: &TestApp, root: &str, uuid: Uuid) -> String {
 
 async fn should_list_brokers_and_find_them_by_id_and_slug(app: TestApp) {
     let w = world(&app).await;
-    let data = app.query("{ brokers { totalCount edges { node { id uuid slug name } } } }", json!({})).await;
+    let data = app
+        .query(
+            "{ brokers { totalCount edges { node { id uuid slug name } } } }",
+            json!({}),
+        )
+        .await;
     assert_eq!(data["brokers"]["totalCount"], 2);
     assert_eq!(names(&data["brokers"]), ["Alpha Partners", "Bravo Cloud"]);
     let id = id_of(&app, "brokers", w.bravo.id).await;
@@ -125,29 +157,81 @@ async fn should_filter_and_order_organizations(app: TestApp) {
     let query = "query($filter: OrganizationFilter, $order: OrganizationOrder) {
         organizations(filter: $filter, orderBy: $order) { totalCount edges { node { name } } } }";
     let cases = [
-        (json!({}), json!(null), vec!["Acme GmbH", "Beta 100% BV", "Delta Inc", "Gamma_Works"]),
-        (json!({ "brokerId": alpha_id }), json!(null), vec!["Acme GmbH", "Beta 100% BV", "Gamma_Works"]),
-        (json!({ "nameContains": "GMBH" }), json!(null), vec!["Acme GmbH"]),
+        (
+            json!({}),
+            json!(null),
+            vec!["Acme GmbH", "Beta 100% BV", "Delta Inc", "Gamma_Works"],
+        ),
+        (
+            json!({ "brokerId": alpha_id }),
+            json!(null),
+            vec!["Acme GmbH", "Beta 100% BV", "Gamma_Works"],
+        ),
+        (
+            json!({ "nameContains": "GMBH" }),
+            json!(null),
+            vec!["Acme GmbH"],
+        ),
         // Wildcards in the text are taken literally.
-        (json!({ "nameContains": "%" }), json!(null), vec!["Beta 100% BV"]),
-        (json!({ "nameContains": "_" }), json!(null), vec!["Gamma_Works"]),
-        (json!({ "hasTenant": true }), json!(null), vec!["Acme GmbH", "Delta Inc", "Gamma_Works"]),
-        (json!({ "hasTenant": false }), json!(null), vec!["Beta 100% BV"]),
-        (json!({ "country": "de" }), json!(null), vec!["Acme GmbH", "Gamma_Works"]),
-        (json!({ "country": "DE", "hasTenant": true, "brokerId": alpha_id }), json!({ "field": "NAME", "direction": "DESC" }), vec!["Gamma_Works", "Acme GmbH"]),
-        (json!({}), json!({ "field": "CREATED_AT" }), vec!["Acme GmbH", "Beta 100% BV", "Gamma_Works", "Delta Inc"]),
-        (json!({}), json!({ "field": "CREATED_AT", "direction": "DESC" }), vec!["Delta Inc", "Gamma_Works", "Beta 100% BV", "Acme GmbH"]),
+        (
+            json!({ "nameContains": "%" }),
+            json!(null),
+            vec!["Beta 100% BV"],
+        ),
+        (
+            json!({ "nameContains": "_" }),
+            json!(null),
+            vec!["Gamma_Works"],
+        ),
+        (
+            json!({ "hasTenant": true }),
+            json!(null),
+            vec!["Acme GmbH", "Delta Inc", "Gamma_Works"],
+        ),
+        (
+            json!({ "hasTenant": false }),
+            json!(null),
+            vec!["Beta 100% BV"],
+        ),
+        (
+            json!({ "country": "de" }),
+            json!(null),
+            vec!["Acme GmbH", "Gamma_Works"],
+        ),
+        (
+            json!({ "country": "DE", "hasTenant": true, "brokerId": alpha_id }),
+            json!({ "field": "NAME", "direction": "DESC" }),
+            vec!["Gamma_Works", "Acme GmbH"],
+        ),
+        (
+            json!({}),
+            json!({ "field": "CREATED_AT" }),
+            vec!["Acme GmbH", "Beta 100% BV", "Gamma_Works", "Delta Inc"],
+        ),
+        (
+            json!({}),
+            json!({ "field": "CREATED_AT", "direction": "DESC" }),
+            vec!["Delta Inc", "Gamma_Works", "Beta 100% BV", "Acme GmbH"],
+        ),
     ];
     for (filter, order, expected) in cases {
-        let data = app.query(query, json!({ "filter": filter, "order": order })).await;
+        let data = app
+            .query(query, json!({ "filter": filter, "order": order }))
+            .await;
         assert_eq!(names(&data["organizations"]), expected, "{filter} {order}");
-        assert_eq!(data["organizations"]["totalCount"], expected.len(), "{filter}");
+        assert_eq!(
+            data["organizations"]["totalCount"],
+            expected.len(),
+            "{filter}"
+        );
     }
     let codes = app
         .query_errors(query, json!({ "filter": { "country": "Germany" } }))
         .await;
     assert_eq!(codes, ["BAD_USER_INPUT"]);
-    let codes = app.query_errors(query, json!({ "filter": { "brokerId": "garbage" } })).await;
+    let codes = app
+        .query_errors(query, json!({ "filter": { "brokerId": "garbage" } }))
+        .await;
     assert_eq!(codes, ["BAD_USER_INPUT"]);
 }
 
@@ -174,15 +258,27 @@ async fn should_walk_the_graph_from_broker_to_assignees(app: TestApp) {
         )
         .await;
     let broker = &data["broker"];
-    assert_eq!(names(&broker["services"]), ["Azure Plan", "Microsoft 365 E3"]);
-    assert_eq!(broker["services"]["edges"][1]["node"]["vendor"], "MICROSOFT");
-    assert_eq!(broker["services"]["edges"][1]["node"]["broker"]["slug"], "alpha");
+    assert_eq!(
+        names(&broker["services"]),
+        ["Azure Plan", "Microsoft 365 E3"]
+    );
+    assert_eq!(
+        broker["services"]["edges"][1]["node"]["vendor"],
+        "MICROSOFT"
+    );
+    assert_eq!(
+        broker["services"]["edges"][1]["node"]["broker"]["slug"],
+        "alpha"
+    );
     assert_eq!(broker["organizations"]["totalCount"], 3);
     let acme = &broker["organizations"]["edges"][0]["node"];
     assert_eq!(acme["name"], "Acme GmbH");
     assert_eq!(acme["broker"]["slug"], "alpha");
     let tenant = &acme["tenant"];
-    assert_eq!(tenant["microsoftTenantId"], w.acme_tenant.microsoft_tenant_id.to_string());
+    assert_eq!(
+        tenant["microsoftTenantId"],
+        w.acme_tenant.microsoft_tenant_id.to_string()
+    );
     assert_eq!(tenant["linkMethod"], "MANUAL");
     assert_eq!(tenant["management"], "PARTNER_MANAGED");
     assert_eq!(tenant["organization"]["name"], "Acme GmbH");
@@ -192,16 +288,31 @@ async fn should_walk_the_graph_from_broker_to_assignees(app: TestApp) {
     assert_eq!(account["hasCredential"], true);
     assert_eq!(account["status"], "PENDING_VERIFICATION");
     assert_eq!(account["tenant"]["uuid"], w.acme_tenant.id.to_string());
-    assert_eq!(field_of(&acme["users"], "email"), ["alice@acme.example", "bob@acme.example"]);
-    assert_eq!(acme["users"]["edges"][0]["node"]["role"], "ORGANIZATION_ADMIN");
-    assert_eq!(acme["users"]["edges"][1]["node"]["organization"]["name"], "Acme GmbH");
-    assert_eq!(acme["users"]["edges"][0]["node"]["subscriptions"]["edges"][0]["node"]["quantity"], 10);
+    assert_eq!(
+        field_of(&acme["users"], "email"),
+        ["alice@acme.example", "bob@acme.example"]
+    );
+    assert_eq!(
+        acme["users"]["edges"][0]["node"]["role"],
+        "ORGANIZATION_ADMIN"
+    );
+    assert_eq!(
+        acme["users"]["edges"][1]["node"]["organization"]["name"],
+        "Acme GmbH"
+    );
+    assert_eq!(
+        acme["users"]["edges"][0]["node"]["subscriptions"]["edges"][0]["node"]["quantity"],
+        10
+    );
     let subscription = &acme["subscriptions"]["edges"][0]["node"];
     assert_eq!(subscription["status"], "ACTIVE");
     assert_eq!(subscription["service"]["name"], "Microsoft 365 E3");
     assert_eq!(subscription["organization"]["name"], "Acme GmbH");
     assert_eq!(subscription["assignees"]["totalCount"], 2);
-    assert_eq!(field_of(&subscription["assignees"], "email"), ["alice@acme.example", "bob@acme.example"]);
+    assert_eq!(
+        field_of(&subscription["assignees"], "email"),
+        ["alice@acme.example", "bob@acme.example"]
+    );
 
     // An organization without a tenant.
     let data = app
@@ -232,10 +343,16 @@ async fn should_look_up_tenants_users_services_and_subscriptions(app: TestApp) {
             json!({ "guid": w.acme_tenant.microsoft_tenant_id.to_string().to_uppercase() }),
         )
         .await;
-    assert_eq!(data["tenantByMicrosoftId"]["organization"]["name"], "Acme GmbH");
+    assert_eq!(
+        data["tenantByMicrosoftId"]["organization"]["name"],
+        "Acme GmbH"
+    );
     assert!(data["unknown"].is_null());
     let codes = app
-        .query_errors("{ tenantByMicrosoftId(microsoftTenantId: \"not-a-guid\") { uuid } }", json!({}))
+        .query_errors(
+            "{ tenantByMicrosoftId(microsoftTenantId: \"not-a-guid\") { uuid } }",
+            json!({}),
+        )
         .await;
     assert_eq!(codes, ["BAD_USER_INPUT"]);
 
@@ -262,7 +379,10 @@ async fn should_look_up_tenants_users_services_and_subscriptions(app: TestApp) {
     assert_eq!(data["all"]["totalCount"], 2);
     assert_eq!(data["organization"]["name"], "Acme GmbH");
 
-    let tenant_id = data["organization"]["tenant"]["id"].as_str().unwrap().to_string();
+    let tenant_id = data["organization"]["tenant"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let user_id = id_of(&app, "users", w.alice.id).await;
     let data = app
         .query(
@@ -272,7 +392,10 @@ async fn should_look_up_tenants_users_services_and_subscriptions(app: TestApp) {
         .await;
     assert_eq!(data["tenant"]["uuid"], w.acme_tenant.id.to_string());
     assert_eq!(data["user"]["email"], "alice@acme.example");
-    assert!(data["wrongKind"].is_null(), "an ID of another kind is not found");
+    assert!(
+        data["wrongKind"].is_null(),
+        "an ID of another kind is not found"
+    );
 }
 
 async fn should_resolve_every_kind_through_node_and_nodes(app: TestApp) {
@@ -290,31 +413,65 @@ async fn should_resolve_every_kind_through_node_and_nodes(app: TestApp) {
         (org["broker"]["id"].clone(), "Broker"),
         (org["id"].clone(), "Organization"),
         (org["tenant"]["id"].clone(), "Tenant"),
-        (org["tenant"]["serviceAccount"]["id"].clone(), "ServiceAccount"),
+        (
+            org["tenant"]["serviceAccount"]["id"].clone(),
+            "ServiceAccount",
+        ),
         (org["users"]["edges"][0]["node"]["id"].clone(), "User"),
-        (org["subscriptions"]["edges"][0]["node"]["id"].clone(), "ServiceSubscription"),
-        (org["subscriptions"]["edges"][0]["node"]["service"]["id"].clone(), "Service"),
+        (
+            org["subscriptions"]["edges"][0]["node"]["id"].clone(),
+            "ServiceSubscription",
+        ),
+        (
+            org["subscriptions"]["edges"][0]["node"]["service"]["id"].clone(),
+            "Service",
+        ),
     ];
     for (id, typename) in &ids {
         let data = app
-            .query("query($id: ID!) { node(id: $id) { __typename id } }", json!({ "id": id }))
+            .query(
+                "query($id: ID!) { node(id: $id) { __typename id } }",
+                json!({ "id": id }),
+            )
             .await;
         assert_eq!(data["node"]["__typename"], *typename);
         assert_eq!(data["node"]["id"], *id);
     }
     // A well-formed ID of nothing answers null, in `node` and in `nodes`.
-    let nothing = brokergraph::graphql::ids::encode(brokergraph::graphql::ids::Kind::Organization, Uuid::now_v7());
-    let all: Vec<Value> = ids.iter().map(|(id, _)| id.clone()).chain([json!(nothing.as_str())]).collect();
+    let nothing = brokergraph::graphql::ids::encode(
+        brokergraph::graphql::ids::Kind::Organization,
+        Uuid::now_v7(),
+    );
+    let all: Vec<Value> = ids
+        .iter()
+        .map(|(id, _)| id.clone())
+        .chain([json!(nothing.as_str())])
+        .collect();
     let data = app
-        .query("query($ids: [ID!]!) { nodes(ids: $ids) { __typename } }", json!({ "ids": all }))
+        .query(
+            "query($ids: [ID!]!) { nodes(ids: $ids) { __typename } }",
+            json!({ "ids": all }),
+        )
         .await;
-    let typenames: Vec<Value> = data["nodes"].as_array().unwrap().iter().map(|n| n["__typename"].clone()).collect();
+    let typenames: Vec<Value> = data["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["__typename"].clone())
+        .collect();
     assert_eq!(typenames.len(), 8);
     assert!(typenames[7].is_null());
     assert_eq!(typenames[0], "Broker");
-    let data = app.query("query($id: ID!) { node(id: $id) { id } }", json!({ "id": nothing.as_str() })).await;
+    let data = app
+        .query(
+            "query($id: ID!) { node(id: $id) { id } }",
+            json!({ "id": nothing.as_str() }),
+        )
+        .await;
     assert!(data["node"].is_null());
-    let codes = app.query_errors("{ node(id: \"bm90IGFuIGlk\") { id } }", json!({})).await;
+    let codes = app
+        .query_errors("{ node(id: \"bm90IGFuIGlk\") { id } }", json!({}))
+        .await;
     assert_eq!(codes, ["BAD_USER_INPUT"]);
 }
 

@@ -6,20 +6,29 @@ use brokergraph::http::HttpConfig;
 use serde_json::json;
 
 use crate::db_tests;
-use crate::support::{Backend, TestApp, spawn_app_with};
+use crate::support::{Backend, Setup, TestApp, spawn_app_with};
 
 const QUERY: &str = "{ brokers { totalCount } }";
 
 async fn should_answer_application_json_unless_graphql_response_json_is_accepted(app: TestApp) {
-    for accept in [None, Some("*/*"), Some("application/json"), Some("text/html, */*;q=0.8")] {
-        let mut request = Request::post("/graphql").header(header::CONTENT_TYPE, "application/json");
+    for accept in [
+        None,
+        Some("*/*"),
+        Some("application/json"),
+        Some("text/html, */*;q=0.8"),
+    ] {
+        let mut request =
+            Request::post("/graphql").header(header::CONTENT_TYPE, "application/json");
         if let Some(accept) = accept {
             request = request.header(header::ACCEPT, accept);
         }
         let body = Body::from(json!({ "query": QUERY }).to_string());
-        let response = app.send(request.body(body).unwrap()).await;
+        let response = app.admin().send(request.body(body).unwrap()).await;
         assert_eq!(response.status, StatusCode::OK, "{accept:?}");
-        assert!(response.content_type().starts_with("application/json"), "{accept:?}");
+        assert!(
+            response.content_type().starts_with("application/json"),
+            "{accept:?}"
+        );
     }
     for accept in [
         "application/graphql-response+json",
@@ -30,10 +39,12 @@ async fn should_answer_application_json_unless_graphql_response_json_is_accepted
             .header(header::ACCEPT, accept)
             .body(Body::from(json!({ "query": QUERY }).to_string()))
             .unwrap();
-        let response = app.send(request).await;
+        let response = app.admin().send(request).await;
         assert_eq!(response.status, StatusCode::OK);
         assert!(
-            response.content_type().starts_with("application/graphql-response+json"),
+            response
+                .content_type()
+                .starts_with("application/graphql-response+json"),
             "{accept}"
         );
         assert_eq!(response.body["data"]["brokers"]["totalCount"], 0);
@@ -46,46 +57,97 @@ async fn should_refuse_requests_that_cannot_run_with_400_and_no_data(app: TestAp
         ("\"just a string\"", "BAD_REQUEST"),
         ("{}", "BAD_REQUEST"),
         (r#"{"query": 42}"#, "BAD_REQUEST"),
-        (r#"{"query": "{ brokers { totalCount }", "variables": null}"#, "GRAPHQL_PARSE_FAILED"),
-        (r#"{"query": "{ brokers { noSuchField } }"}"#, "GRAPHQL_VALIDATION_FAILED"),
-        (r#"{"query": "query A { brokers { totalCount } } query B { brokers { totalCount } }"}"#, "BAD_REQUEST"),
-        (r#"{"query": "query A { brokers { totalCount } }", "operationName": "Nope"}"#, "BAD_REQUEST"),
+        (
+            r#"{"query": "{ brokers { totalCount }", "variables": null}"#,
+            "GRAPHQL_PARSE_FAILED",
+        ),
+        (
+            r#"{"query": "{ brokers { noSuchField } }"}"#,
+            "GRAPHQL_VALIDATION_FAILED",
+        ),
+        (
+            r#"{"query": "query A { brokers { totalCount } } query B { brokers { totalCount } }"}"#,
+            "BAD_REQUEST",
+        ),
+        (
+            r#"{"query": "query A { brokers { totalCount } }", "operationName": "Nope"}"#,
+            "BAD_REQUEST",
+        ),
     ];
     for (body, code) in cases {
         let response = app.post_raw("application/json", body.to_string()).await;
-        assert_eq!(response.status, StatusCode::BAD_REQUEST, "{body}: {}", response.body);
-        assert_eq!(response.codes(), vec![code.to_string()], "{body}: {}", response.body);
-        assert!(response.body.get("data").is_none(), "{body}: {}", response.body);
+        assert_eq!(
+            response.status,
+            StatusCode::BAD_REQUEST,
+            "{body}: {}",
+            response.body
+        );
+        assert_eq!(
+            response.codes(),
+            vec![code.to_string()],
+            "{body}: {}",
+            response.body
+        );
+        assert!(
+            response.body.get("data").is_none(),
+            "{body}: {}",
+            response.body
+        );
     }
 }
 
 async fn should_refuse_bodies_that_are_not_json_with_415(app: TestApp) {
-    for content_type in ["text/plain", "application/graphql", "application/x-www-form-urlencoded"] {
+    for content_type in [
+        "text/plain",
+        "application/graphql",
+        "application/x-www-form-urlencoded",
+    ] {
         let response = app.post_raw(content_type, QUERY).await;
-        assert_eq!(response.status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{content_type}");
+        assert_eq!(
+            response.status,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "{content_type}"
+        );
         assert_eq!(response.codes(), vec!["UNSUPPORTED_MEDIA_TYPE"]);
     }
     let no_type = Request::post("/graphql").body(Body::from(QUERY)).unwrap();
-    assert_eq!(app.send(no_type).await.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(
+        app.admin().send(no_type).await.status,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE
+    );
 }
 
 async fn should_run_queries_over_get_but_never_mutations(app: TestApp) {
     let get = |uri: String| Request::get(uri).body(Body::empty()).unwrap();
     let query = "query%20Q(%24n%3AInt)%7Bbrokers(first%3A%24n)%7BtotalCount%7D%7D";
     let response = app
-        .send(get(format!("/graphql?query={query}&operationName=Q&variables=%7B%22n%22%3A1%7D")))
+        .admin()
+        .send(get(format!(
+            "/graphql?query={query}&operationName=Q&variables=%7B%22n%22%3A1%7D"
+        )))
         .await;
     assert_eq!(response.status, StatusCode::OK, "{}", response.body);
     assert_eq!(response.body["data"]["brokers"]["totalCount"], 0);
 
-    let response = app.send(get("/graphql?query=mutation%20%7B%20x%20%7D".into())).await;
-    assert_eq!(response.status, StatusCode::METHOD_NOT_ALLOWED, "{}", response.body);
+    let response = app
+        .admin()
+        .send(get("/graphql?query=mutation%20%7B%20x%20%7D".into()))
+        .await;
+    assert_eq!(
+        response.status,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "{}",
+        response.body
+    );
     assert_eq!(response.headers.get(header::ALLOW).unwrap(), "POST");
     assert_eq!(response.codes(), vec!["METHOD_NOT_ALLOWED"]);
 
-    let response = app.send(get("/graphql".into())).await;
+    let response = app.admin().send(get("/graphql".into())).await;
     assert_eq!(response.status, StatusCode::BAD_REQUEST);
-    let response = app.send(get(format!("/graphql?query={query}&variables=%5B1%5D"))).await;
+    let response = app
+        .admin()
+        .send(get(format!("/graphql?query={query}&variables=%5B1%5D")))
+        .await;
     assert_eq!(response.status, StatusCode::BAD_REQUEST);
     assert_eq!(response.codes(), vec!["BAD_REQUEST"]);
 }
@@ -97,7 +159,10 @@ async fn should_run_batches_up_to_the_limit(app: TestApp) {
     let answers = response.body.as_array().expect("an array");
     assert_eq!(answers.len(), 2);
     assert_eq!(answers[0]["data"]["brokers"]["totalCount"], 0);
-    assert_eq!(answers[1]["errors"][0]["extensions"]["code"], "GRAPHQL_VALIDATION_FAILED");
+    assert_eq!(
+        answers[1]["errors"][0]["extensions"]["code"],
+        "GRAPHQL_VALIDATION_FAILED"
+    );
 
     let too_many = serde_json::Value::Array(vec![one.clone(); 11]);
     let response = app.post_json(&too_many).await;
@@ -119,10 +184,16 @@ async fn should_answer_execution_errors_with_200_and_data(app: TestApp) {
 
 async fn should_report_health_and_readiness(app: TestApp) {
     for path in ["/healthz", "/readyz"] {
-        let response = app.send(Request::get(path).body(Body::empty()).unwrap()).await;
+        let response = app
+            .admin()
+            .send(Request::get(path).body(Body::empty()).unwrap())
+            .await;
         assert_eq!(response.status, StatusCode::OK, "{path}");
     }
-    let page = app.send(Request::get("/").body(Body::empty()).unwrap()).await;
+    let page = app
+        .admin()
+        .send(Request::get("/").body(Body::empty()).unwrap())
+        .await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.content_type().starts_with("text/html"));
 }
@@ -143,10 +214,17 @@ async fn should_refuse_bodies_over_the_limit_with_413() {
         max_body_bytes: 256,
         ..HttpConfig::default()
     };
-    let app = spawn_app_with(Backend::Sqlite, config).await.unwrap();
+    let setup = Setup {
+        http: config,
+        ..Setup::default()
+    };
+    let app = spawn_app_with(Backend::Sqlite, setup).await.unwrap();
     let padding = " ".repeat(300);
     let response = app
-        .post_raw("application/json", format!(r#"{{"query": "{{ brokers {{ totalCount }} }}{padding}"}}"#))
+        .post_raw(
+            "application/json",
+            format!(r#"{{"query": "{{ brokers {{ totalCount }} }}{padding}"}}"#),
+        )
         .await;
     assert_eq!(response.status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(response.codes(), vec!["PAYLOAD_TOO_LARGE"]);

@@ -88,12 +88,20 @@ async fn should_page_forward_and_backward_through_every_row(app: TestApp) {
     // Between two cursors.
     let after = pages[2]["pageInfo"]["endCursor"].clone(); // Org 05
     let before = pages[0]["pageInfo"]["startCursor"].clone(); // Org 16
-    let p = page(&app, json!({ "first": 3, "after": after, "before": before })).await;
+    let p = page(
+        &app,
+        json!({ "first": 3, "after": after, "before": before }),
+    )
+    .await;
     assert_eq!(names(&p), expected(6..=8));
     assert_eq!(p["pageInfo"]["hasNextPage"], true);
     let p = page(&app, json!({ "last": 3, "after": after, "before": before })).await;
     assert_eq!(names(&p), expected(13..=15));
-    let p = page(&app, json!({ "first": 50, "after": after, "before": before })).await;
+    let p = page(
+        &app,
+        json!({ "first": 50, "after": after, "before": before }),
+    )
+    .await;
     assert_eq!(names(&p), expected(6..=15));
     assert_eq!(p["pageInfo"]["hasNextPage"], false);
 
@@ -110,16 +118,28 @@ async fn should_page_in_each_order(app: TestApp) {
     let order = json!({ "field": "NAME", "direction": "DESC" });
     let first = page(&app, json!({ "first": 4, "order": order })).await;
     assert_eq!(names(&first), expected((22..=25).rev()));
-    let next = page(&app, json!({ "first": 4, "order": order, "after": first["pageInfo"]["endCursor"] })).await;
+    let next = page(
+        &app,
+        json!({ "first": 4, "order": order, "after": first["pageInfo"]["endCursor"] }),
+    )
+    .await;
     assert_eq!(names(&next), expected((18..=21).rev()));
 
     // Creation order: they were created from 25 down to 1.
     let order = json!({ "field": "CREATED_AT" });
     let first = page(&app, json!({ "first": 3, "order": order })).await;
     assert_eq!(names(&first), expected((23..=25).rev()));
-    let next = page(&app, json!({ "first": 3, "order": order, "after": first["pageInfo"]["endCursor"] })).await;
+    let next = page(
+        &app,
+        json!({ "first": 3, "order": order, "after": first["pageInfo"]["endCursor"] }),
+    )
+    .await;
     assert_eq!(names(&next), expected((20..=22).rev()));
-    let back = page(&app, json!({ "last": 2, "order": order, "before": next["pageInfo"]["startCursor"] })).await;
+    let back = page(
+        &app,
+        json!({ "last": 2, "order": order, "before": next["pageInfo"]["startCursor"] }),
+    )
+    .await;
     assert_eq!(names(&back), expected((23..=24).rev()));
 }
 
@@ -134,13 +154,29 @@ async fn should_refuse_bad_page_arguments(app: TestApp) {
         (json!({ "after": "garbage" }), "after"),
         (json!({ "before": "eyJrIjoiTmFtZSJ9" }), "before"),
         // A name cursor used with the creation order.
-        (json!({ "after": cursor, "order": { "field": "CREATED_AT" } }), "after"),
-        (json!({ "after": cursor, "order": { "field": "NAME", "direction": "DESC" } }), "after"),
+        (
+            json!({ "after": cursor, "order": { "field": "CREATED_AT" } }),
+            "after",
+        ),
+        (
+            json!({ "after": cursor, "order": { "field": "NAME", "direction": "DESC" } }),
+            "after",
+        ),
     ];
     for (variables, field) in cases {
-        let response = app.post_json(&json!({ "query": PAGE, "variables": variables })).await;
-        assert_eq!(response.codes(), ["BAD_USER_INPUT"], "{variables}: {}", response.body);
-        assert_eq!(response.body["errors"][0]["extensions"]["field"], field, "{variables}");
+        let response = app
+            .post_json(&json!({ "query": PAGE, "variables": variables }))
+            .await;
+        assert_eq!(
+            response.codes(),
+            ["BAD_USER_INPUT"],
+            "{variables}: {}",
+            response.body
+        );
+        assert_eq!(
+            response.body["errors"][0]["extensions"]["field"], field,
+            "{variables}"
+        );
     }
 }
 
@@ -158,16 +194,24 @@ async fn should_page_nested_connections_per_parent(app: TestApp) {
     assert_eq!(two["totalCount"], 3);
     assert_eq!(two["pageInfo"]["hasNextPage"], true);
 
-    let data = app.query(query, json!({ "after": two["pageInfo"]["endCursor"] })).await;
+    let data = app
+        .query(query, json!({ "after": two["pageInfo"]["endCursor"] }))
+        .await;
     let brokers = data["brokers"]["edges"].as_array().unwrap();
     assert_eq!(names(&brokers[1]["node"]["organizations"]), ["Two 3"]);
-    assert_eq!(brokers[1]["node"]["organizations"]["pageInfo"]["hasNextPage"], false);
+    assert_eq!(
+        brokers[1]["node"]["organizations"]["pageInfo"]["hasNextPage"],
+        false
+    );
     // The same cursor on the other broker: past "Two 2" in name order there is nothing.
     assert_eq!(brokers[0]["node"]["organizations"]["totalCount"], 25);
     assert!(names(&brokers[0]["node"]["organizations"]).is_empty());
 
     let codes = app
-        .query_errors("{ brokers { edges { node { organizations(first: 1000) { totalCount } } } } }", json!({}))
+        .query_errors(
+            "{ brokers { edges { node { organizations(first: 1000) { totalCount } } } } }",
+            json!({}),
+        )
         .await;
     assert!(codes.iter().all(|c| c == "BAD_USER_INPUT"));
 }

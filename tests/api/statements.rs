@@ -7,11 +7,11 @@ use crate::db_tests;
 use crate::fixtures;
 use crate::support::TestApp;
 
-const DASHBOARD: &str = "{ brokers(first: 100) { edges { node { name
-    organizations(first: 100) { totalCount edges { node { name
+const DASHBOARD: &str = "{ brokers(first: 20) { edges { node { name
+    organizations(first: 5) { totalCount edges { node { name
         tenant { microsoftTenantId }
-        users(first: 100) { totalCount edges { node { email
-            subscriptions(first: 100) { totalCount edges { node { quantity } } } } } }
+        users(first: 2) { totalCount edges { node { email
+            subscriptions(first: 1) { totalCount edges { node { quantity } } } } } }
     } } } } } } }";
 
 /// `brokers` brokers, each with 5 organizations (every other with a tenant), each with 2 users
@@ -28,7 +28,8 @@ async fn grow(app: &TestApp, from: usize, brokers: usize) {
             let subscription = fixtures::subscription(&app.db, &org, &service, 2).await;
             for u in 0..2 {
                 let email = format!("u{u}@o{o}.b{b}.example");
-                let user = fixtures::user(&app.db, &org, &email, OrganizationRole::OrganizationUser).await;
+                let user =
+                    fixtures::user(&app.db, &org, &email, OrganizationRole::OrganizationUser).await;
                 fixtures::assign(&app.db, &subscription, &user).await;
             }
         }
@@ -42,7 +43,12 @@ async fn statements_for(app: &TestApp) -> (usize, usize) {
         .as_array()
         .unwrap()
         .iter()
-        .flat_map(|b| b["node"]["organizations"]["edges"].as_array().unwrap().clone())
+        .flat_map(|b| {
+            b["node"]["organizations"]["edges"]
+                .as_array()
+                .unwrap()
+                .clone()
+        })
         .map(|o| o["node"]["users"]["edges"].as_array().unwrap().len())
         .sum();
     (app.statement_count(), users)

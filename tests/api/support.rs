@@ -7,8 +7,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode, header};
+use brokergraph::auth::dev::{self, TokenRequest};
+use brokergraph::auth::{AuthConfig, Authenticator, Role};
 use brokergraph::db::{self, DbConfig};
-use brokergraph::graphql;
+use brokergraph::graphql::limits::Limits;
 use brokergraph::http::{self, AppState, HttpConfig};
 use http_body_util::BodyExt;
 use sea_orm::{ConnectionTrait, DatabaseConnection};
@@ -45,6 +47,58 @@ macro_rules! db_tests {
             )*
         }
     };
+}
+
+/// The HS256 secret test tokens are signed with.
+pub const SECRET: &str = "test-secret-that-is-long-enough-for-hs256";
+
+/// Signs a token for `role` with the test secret.
+pub fn token(
+    role: Role,
+    broker: Option<uuid::Uuid>,
+    organization: Option<uuid::Uuid>,
+    subject: &str,
+) -> String {
+    dev::mint(
+        SECRET,
+        &TokenRequest {
+            subject: subject.into(),
+            role,
+            broker_id: broker,
+            organization_id: organization,
+            ttl: std::time::Duration::from_secs(600),
+            issuer: "brokergraph".into(),
+            audience: "brokergraph".into(),
+        },
+    )
+    .expect("mint")
+}
+
+pub fn platform_admin() -> String {
+    token(Role::PlatformAdmin, None, None, "platform-admin")
+}
+
+/// How the app under test is set up.
+pub struct Setup {
+    pub http: HttpConfig,
+    pub limits: Limits,
+    pub auth: Option<Arc<Authenticator>>,
+}
+
+impl Default for Setup {
+    fn default() -> Self {
+        Setup {
+            http: HttpConfig::default(),
+            limits: Limits::default(),
+            auth: None,
+        }
+    }
+}
+
+pub fn hs256_authenticator() -> Arc<Authenticator> {
+    AuthConfig::default()
+        .hs256(SECRET.into(), false)
+        .authenticator
 }
 
 pub struct TestApp {
@@ -94,10 +148,10 @@ fn init_logging() {
 
 /// A fresh app, or `None` for PostgreSQL when `TEST_DATABASE_URL` is not set (outside CI).
 pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
-    spawn_app_with(backend, HttpConfig::default()).await
+    spawn_app_with(backend, Setup::default()).await
 }
 
-pub async fn spawn_app_with(backend: Backend, config: HttpConfig) -> Option<TestApp> {
+pub async fn spawn_app_with(backend: Backend, setup: Setup) -> Option<TestApp> {
     init_logging();
     let (db_config, storage) = match backend {
         Backend::Sqlite => {
@@ -136,7 +190,8 @@ pub async fn spawn_app_with(backend: Backend, config: HttpConfig) -> Option<Test
     db.set_metric_callback(move |_| {
         counter.fetch_add(1, Ordering::SeqCst);
     });
-    let state = AppState::new(db.clone(), graphql::schema(), config);
+    let auth = setup.auth.unwrap_or_else(hs256_authenticator);
+    let state = AppState::new(db.clone(), auth, setup.limits, setup.http);
     Some(TestApp {
         router: http::app(state),
         db,
@@ -186,6 +241,16 @@ impl TestApp {
         self.statements.load(Ordering::SeqCst)
     }
 
+    /// Requests as the caller with this token (or none).
+    pub fn with_token(&self, token: Option<String>) -> Client<'_> {
+        Client { app: self, token }
+    }
+
+    /// Requests as a platform admin.
+    pub fn admin(&self) -> Client<'_> {
+        self.with_token(Some(platform_admin()))
+    }
+
     pub async fn send(&self, request: Request<Body>) -> TestResponse {
         let response = self
             .router
@@ -204,15 +269,51 @@ impl TestApp {
         let body = if bytes.is_empty() {
             Value::Null
         } else {
-            serde_json::from_slice(&bytes).unwrap_or_else(|_| {
-                Value::String(String::from_utf8_lossy(&bytes).into_owned())
-            })
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
         };
         TestResponse {
             status,
             headers,
             body,
         }
+    }
+
+    pub async fn post_raw(&self, content_type: &str, body: impl Into<Body>) -> TestResponse {
+        self.admin().post_raw(content_type, body).await
+    }
+
+    pub async fn post_json(&self, body: &Value) -> TestResponse {
+        self.admin().post_json(body).await
+    }
+
+    pub async fn query(&self, query: &str, variables: Value) -> Value {
+        self.admin().query(query, variables).await
+    }
+
+    pub async fn query_errors(&self, query: &str, variables: Value) -> Vec<String> {
+        self.admin().query_errors(query, variables).await
+    }
+}
+
+/// Requests with one caller's token.
+pub struct Client<'a> {
+    app: &'a TestApp,
+    token: Option<String>,
+}
+
+impl Client<'_> {
+    /// Adds the caller's `Authorization` header.
+    pub fn authorize(&self, mut request: Request<Body>) -> Request<Body> {
+        if let Some(token) = &self.token {
+            let value = format!("Bearer {token}").parse().expect("header value");
+            request.headers_mut().insert(header::AUTHORIZATION, value);
+        }
+        request
+    }
+
+    pub async fn send(&self, request: Request<Body>) -> TestResponse {
+        self.app.send(self.authorize(request)).await
     }
 
     /// POSTs a raw body with the given content type.

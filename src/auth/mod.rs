@@ -1,0 +1,382 @@
+//! Who is calling: JWT verification at the HTTP edge, once per request (or WebSocket
+//! connection), into a [`Principal`] whose [`Scope`] every read then goes through.
+
+pub mod config;
+pub mod dev;
+pub mod jwks;
+
+use std::collections::HashMap;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+use crate::error::ApiError;
+use crate::scope::Scope;
+pub use config::{AuthConfig, ClaimNames};
+
+/// The roles of design.md §3, most privileged first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, clap::ValueEnum)]
+#[value(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Role {
+    PlatformAdmin,
+    BrokerAdmin,
+    BrokerReader,
+    OrganizationAdmin,
+    OrganizationUser,
+}
+
+impl Role {
+    pub const ALL: [Role; 5] = [
+        Role::PlatformAdmin,
+        Role::BrokerAdmin,
+        Role::BrokerReader,
+        Role::OrganizationAdmin,
+        Role::OrganizationUser,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::PlatformAdmin => "PLATFORM_ADMIN",
+            Role::BrokerAdmin => "BROKER_ADMIN",
+            Role::BrokerReader => "BROKER_READER",
+            Role::OrganizationAdmin => "ORGANIZATION_ADMIN",
+            Role::OrganizationUser => "ORGANIZATION_USER",
+        }
+    }
+
+    /// `BROKER_ADMIN`, `broker-admin` and `broker_admin` all name the same role.
+    pub fn parse(text: &str) -> Option<Role> {
+        let normal = text.trim().replace('-', "_").to_ascii_uppercase();
+        Role::ALL.into_iter().find(|role| role.as_str() == normal)
+    }
+
+    pub fn is_broker_role(self) -> bool {
+        matches!(self, Role::BrokerAdmin | Role::BrokerReader)
+    }
+
+    pub fn is_organization_role(self) -> bool {
+        matches!(self, Role::OrganizationAdmin | Role::OrganizationUser)
+    }
+}
+
+/// The verified caller of one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// The token's `sub`: for organization roles, the user's UUID or email.
+    pub subject: String,
+    pub role: Role,
+    pub broker_id: Option<Uuid>,
+    pub organization_id: Option<Uuid>,
+}
+
+impl Principal {
+    /// The rows this principal may see.
+    pub fn scope(&self) -> Scope {
+        match (self.role, self.broker_id, self.organization_id) {
+            (Role::PlatformAdmin, _, _) => Scope::Everything,
+            (Role::BrokerAdmin | Role::BrokerReader, Some(broker), _) => Scope::Broker(broker),
+            (Role::OrganizationAdmin, _, Some(organization)) => Scope::Organization(organization),
+            (Role::OrganizationUser, _, Some(organization)) => Scope::Member {
+                organization,
+                user: self.user_ref(),
+            },
+            // `authenticate` refuses these; should one be built by hand, it sees nothing.
+            _ => Scope::Nothing,
+        }
+    }
+
+    /// How an organization user's own row is found: by UUID, or by email (the username).
+    pub fn user_ref(&self) -> UserRef {
+        match Uuid::parse_str(&self.subject) {
+            Ok(id) => UserRef::Id(id),
+            Err(_) => UserRef::Email(self.subject.trim().to_lowercase()),
+        }
+    }
+
+    /// Whether this principal is the user `id` / `email`.
+    pub fn is_user(&self, id: Uuid, email: &str) -> bool {
+        match self.user_ref() {
+            UserRef::Id(own) => own == id,
+            UserRef::Email(own) => own == email,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum UserRef {
+    Id(Uuid),
+    Email(String),
+}
+
+/// Why a request was not authenticated: a reason code and a message safe to return.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthError {
+    pub reason: &'static str,
+    pub message: String,
+}
+
+impl AuthError {
+    pub fn new(reason: &'static str, message: impl Into<String>) -> Self {
+        AuthError {
+            reason,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(error: AuthError) -> Self {
+        ApiError::Unauthenticated {
+            reason: error.reason,
+            message: error.message,
+        }
+    }
+}
+
+/// Where verification keys come from.
+pub enum Keys {
+    /// One key: an HS256 secret or a PEM public key.
+    Static(DecodingKey),
+    /// A JWKS document, looked up by the token's `kid`.
+    Jwks(jwks::JwksCache),
+}
+
+/// Verifies bearer tokens with the configured algorithm and keys.
+pub struct Authenticator {
+    algorithm: Algorithm,
+    keys: Keys,
+    validation: Validation,
+    claims: ClaimNames,
+}
+
+fn reason_for(kind: &ErrorKind) -> AuthError {
+    match kind {
+        ErrorKind::ExpiredSignature => AuthError::new("TOKEN_EXPIRED", "the token has expired"),
+        ErrorKind::ImmatureSignature => {
+            AuthError::new("TOKEN_NOT_YET_VALID", "the token is not valid yet")
+        }
+        ErrorKind::InvalidSignature => {
+            AuthError::new("INVALID_SIGNATURE", "the token's signature does not verify")
+        }
+        ErrorKind::InvalidIssuer => {
+            AuthError::new("INVALID_ISSUER", "the token's issuer is not accepted")
+        }
+        ErrorKind::InvalidAudience => {
+            AuthError::new("INVALID_AUDIENCE", "the token's audience is not accepted")
+        }
+        ErrorKind::InvalidAlgorithm | ErrorKind::MissingAlgorithm => AuthError::new(
+            "ALGORITHM_NOT_ALLOWED",
+            "the token's algorithm is not accepted",
+        ),
+        ErrorKind::MissingRequiredClaim(claim) => {
+            AuthError::new("CLAIM_MISSING", format!("the token has no `{claim}` claim"))
+        }
+        ErrorKind::InvalidClaimFormat(claim) => AuthError::new(
+            "CLAIM_INVALID",
+            format!("the token's `{claim}` claim is malformed"),
+        ),
+        _ => AuthError::new("TOKEN_MALFORMED", "the token is not a well-formed JWT"),
+    }
+}
+
+/// The claim `name`: a top-level claim of that exact name (namespaced URLs included), else a
+/// dotted path into nested objects (Keycloak's `realm_access.roles`).
+fn claim<'a>(claims: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
+    if let Some(value) = claims.get(name) {
+        return Some(value);
+    }
+    let mut parts = name.split('.');
+    let mut value = claims.get(parts.next()?)?;
+    for part in parts {
+        value = value.as_object()?.get(part)?;
+    }
+    Some(value)
+}
+
+fn role_of(claims: &Map<String, Value>, name: &str) -> Result<Role, AuthError> {
+    let missing = || AuthError::new("ROLE_MISSING", format!("the token has no `{name}` claim"));
+    let unknown = || {
+        AuthError::new(
+            "ROLE_UNKNOWN",
+            format!("the token's `{name}` claim names no known role"),
+        )
+    };
+    match claim(claims, name).ok_or_else(missing)? {
+        Value::String(text) => Role::parse(text).ok_or_else(unknown),
+        // Identity providers send lists of roles: the most privileged known one counts.
+        Value::Array(items) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .filter_map(Role::parse)
+            .min()
+            .ok_or_else(unknown),
+        _ => Err(unknown()),
+    }
+}
+
+fn uuid_of(claims: &Map<String, Value>, name: &str) -> Result<Option<Uuid>, AuthError> {
+    match claim(claims, name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(text)) => Uuid::parse_str(text.trim()).map(Some).map_err(|_| {
+            AuthError::new(
+                "SCOPE_INVALID",
+                format!("the token's `{name}` claim is not a UUID"),
+            )
+        }),
+        Some(_) => Err(AuthError::new(
+            "SCOPE_INVALID",
+            format!("the token's `{name}` claim is not a UUID"),
+        )),
+    }
+}
+
+impl Authenticator {
+    pub fn new(algorithm: Algorithm, keys: Keys, config: &AuthConfig) -> Self {
+        let mut validation = Validation::new(algorithm);
+        validation.leeway = config.jwt_leeway_seconds;
+        validation.validate_nbf = true;
+        validation.set_issuer(&[config.jwt_issuer.as_str()]);
+        validation.set_audience(&[config.jwt_audience.as_str()]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        Authenticator {
+            algorithm,
+            keys,
+            validation,
+            claims: config.claim_names(),
+        }
+    }
+
+    pub fn algorithm(&self) -> Algorithm {
+        self.algorithm
+    }
+
+    /// Verifies an `Authorization` header value into a principal.
+    pub async fn authenticate(&self, authorization: Option<&str>) -> Result<Principal, AuthError> {
+        let authorization = authorization
+            .ok_or_else(|| AuthError::new("TOKEN_MISSING", "send `Authorization: Bearer <JWT>`"))?;
+        let token = authorization
+            .strip_prefix("Bearer ")
+            .or_else(|| authorization.strip_prefix("bearer "))
+            .map(str::trim)
+            .filter(|token| !token.is_empty())
+            .ok_or_else(|| {
+                AuthError::new(
+                    "TOKEN_MALFORMED",
+                    "the Authorization header is not `Bearer <JWT>`",
+                )
+            })?;
+        self.verify(token).await
+    }
+
+    pub async fn verify(&self, token: &str) -> Result<Principal, AuthError> {
+        let header = self.header(token)?;
+        let key = match &self.keys {
+            Keys::Static(key) => key.clone(),
+            Keys::Jwks(cache) => cache.key(header.get("kid").and_then(Value::as_str)).await?,
+        };
+        let data = jsonwebtoken::decode::<Map<String, Value>>(token, &key, &self.validation)
+            .map_err(|error| reason_for(error.kind()))?;
+        self.principal(&data.claims)
+    }
+
+    /// The token's header, refused unless it names the configured algorithm: the algorithm
+    /// comes from the configuration, never from the token (no `none`, no HS256 against an RSA
+    /// public key).
+    fn header(&self, token: &str) -> Result<HashMap<String, Value>, AuthError> {
+        let malformed = || AuthError::new("TOKEN_MALFORMED", "the token is not a well-formed JWT");
+        let segment = token.split('.').next().ok_or_else(malformed)?;
+        let bytes = URL_SAFE_NO_PAD
+            .decode(segment.trim_end_matches('='))
+            .map_err(|_| malformed())?;
+        let header: HashMap<String, Value> =
+            serde_json::from_slice(&bytes).map_err(|_| malformed())?;
+        let expected = format!("{:?}", self.algorithm);
+        match header.get("alg").and_then(Value::as_str) {
+            Some(alg) if alg == expected => Ok(header),
+            Some(alg) => Err(AuthError::new(
+                "ALGORITHM_NOT_ALLOWED",
+                format!("tokens signed with `{alg}` are not accepted"),
+            )),
+            None => Err(malformed()),
+        }
+    }
+
+    fn principal(&self, claims: &Map<String, Value>) -> Result<Principal, AuthError> {
+        let subject = match claims.get("sub") {
+            Some(Value::String(sub)) if !sub.trim().is_empty() => sub.clone(),
+            _ => {
+                return Err(AuthError::new(
+                    "CLAIM_MISSING",
+                    "the token has no `sub` claim",
+                ));
+            }
+        };
+        let role = role_of(claims, &self.claims.role)?;
+        let broker_id = uuid_of(claims, &self.claims.broker_id)?;
+        let organization_id = uuid_of(claims, &self.claims.organization_id)?;
+        if role.is_broker_role() && broker_id.is_none() {
+            return Err(AuthError::new(
+                "SCOPE_MISSING",
+                format!(
+                    "a {} token needs a `{}` claim",
+                    role.as_str(),
+                    self.claims.broker_id
+                ),
+            ));
+        }
+        if role.is_organization_role() && organization_id.is_none() {
+            return Err(AuthError::new(
+                "SCOPE_MISSING",
+                format!(
+                    "a {} token needs a `{}` claim",
+                    role.as_str(),
+                    self.claims.organization_id
+                ),
+            ));
+        }
+        Ok(Principal {
+            subject,
+            role,
+            broker_id,
+            organization_id,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn roles_parse_in_every_usual_spelling() {
+        assert_eq!(Role::parse("broker-admin"), Some(Role::BrokerAdmin));
+        assert_eq!(
+            Role::parse(" ORGANIZATION_USER "),
+            Some(Role::OrganizationUser)
+        );
+        assert_eq!(Role::parse("root"), None);
+    }
+
+    #[test]
+    fn claims_are_found_by_name_then_by_path() {
+        let claims = json!({
+            "https://brokergraph/role": "BROKER_READER",
+            "realm_access": { "roles": ["offline_access", "organization_user", "ORGANIZATION_ADMIN"] },
+        });
+        let claims = claims.as_object().unwrap();
+        assert_eq!(
+            role_of(claims, "https://brokergraph/role"),
+            Ok(Role::BrokerReader)
+        );
+        assert_eq!(
+            role_of(claims, "realm_access.roles"),
+            Ok(Role::OrganizationAdmin)
+        );
+        assert_eq!(role_of(claims, "role").unwrap_err().reason, "ROLE_MISSING");
+    }
+}

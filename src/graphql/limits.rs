@@ -1,0 +1,300 @@
+//! Operation limits, each configurable. A refused operation is a 400 with a code, and no
+//! resolver runs: every check happens while parsing or validating.
+//!
+//! The defaults, and where they come from:
+//! - depth 15: the playground's own introspection query is 15 levels deep and must pass;
+//!   Apollo Router allows 100 and graphql-armor 6 (with introspection exempt); 15 also fits
+//!   the deepest dashboard path (broker → organizations → users → subscriptions, 13).
+//! - complexity 50,000: each field costs 1, a connection multiplies what it selects by the
+//!   page it asks for (`first`/`last`, 20 when absent), the way GitHub counts nodes (GitHub caps
+//!   at 500,000 nodes; graphql-armor's default cost limit is 5,000). The heaviest dashboard
+//!   (50 organizations × 20 users) costs about 7,000; 100 × 100 × 100 is refused.
+//! - aliases 30, root fields 20: Apollo Router's defaults (graphql-armor allows 15 aliases).
+//! - directives per field 10: graphql-armor allows 50 per operation; more than a handful on a
+//!   single field is never legitimate.
+//! - query document 32 KiB: the introspection query is about 2 KiB; graphql-armor caps tokens
+//!   at 1,000, which a 32 KiB document of real queries does not reach.
+//! - batch 10 operations (graphql-armor and Apollo Router leave batching off by default).
+//! - request time-out 30 s, Apollo Router's default.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextValidation,
+};
+use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
+use async_graphql::{ErrorExtensionValues, ServerError, ServerResult, ValidationResult, Variables};
+
+/// The limits of one operation.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Limits {
+    /// Deepest selection nesting.
+    #[arg(
+        long,
+        env = "BROKERGRAPH_MAX_DEPTH",
+        default_value_t = 15,
+        global = true
+    )]
+    pub max_depth: usize,
+    /// Highest cost (fields, multiplied by the page sizes of connections).
+    #[arg(
+        long,
+        env = "BROKERGRAPH_MAX_COMPLEXITY",
+        default_value_t = 50_000,
+        global = true
+    )]
+    pub max_complexity: usize,
+    /// Most aliased fields in one document.
+    #[arg(
+        long,
+        env = "BROKERGRAPH_MAX_ALIASES",
+        default_value_t = 30,
+        global = true
+    )]
+    pub max_aliases: usize,
+    /// Most fields at the root of the operation.
+    #[arg(
+        long,
+        env = "BROKERGRAPH_MAX_ROOT_FIELDS",
+        default_value_t = 20,
+        global = true
+    )]
+    pub max_root_fields: usize,
+    /// Most directives on one field.
+    #[arg(
+        long,
+        env = "BROKERGRAPH_MAX_DIRECTIVES",
+        default_value_t = 10,
+        global = true
+    )]
+    pub max_directives: usize,
+    /// Largest query document, in bytes.
+    #[arg(long, env = "BROKERGRAPH_MAX_QUERY_BYTES", default_value_t = 32 * 1024, global = true)]
+    pub max_query_bytes: usize,
+    /// Longest a request may run, in seconds.
+    #[arg(
+        long,
+        env = "BROKERGRAPH_REQUEST_TIMEOUT",
+        default_value_t = 30,
+        global = true
+    )]
+    pub request_timeout_seconds: u64,
+    /// Serve the schema's introspection and the playground (`false` also turns off field
+    /// suggestions in error messages).
+    #[arg(long, env = "BROKERGRAPH_INTROSPECTION", default_value_t = true, action = clap::ArgAction::Set, global = true)]
+    pub introspection: bool,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_depth: 15,
+            max_complexity: 50_000,
+            max_aliases: 30,
+            max_root_fields: 20,
+            max_directives: 10,
+            max_query_bytes: 32 * 1024,
+            request_timeout_seconds: 30,
+            introspection: true,
+        }
+    }
+}
+
+impl Limits {
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_secs(self.request_timeout_seconds)
+    }
+}
+
+/// What a connection field costs per selected child: its page size.
+pub fn page_cost(first: Option<i32>, last: Option<i32>) -> usize {
+    first
+        .or(last)
+        .unwrap_or(super::pagination::DEFAULT_PAGE_SIZE as i32)
+        .clamp(1, super::pagination::MAX_PAGE_SIZE as i32) as usize
+}
+
+fn refused(code: &str, message: String) -> ServerError {
+    let mut error = ServerError::new(message, None);
+    let mut extensions = ErrorExtensionValues::default();
+    extensions.set("code", code);
+    error.extensions = Some(extensions);
+    error
+}
+
+/// The code of one of async-graphql's own limit errors.
+fn code_of(error: &ServerError) -> Option<&'static str> {
+    let message = error.message.as_str();
+    if message.starts_with("Query is too complex") {
+        Some("MAX_COMPLEXITY_EXCEEDED")
+    } else if message.starts_with("Query is nested too deep")
+        || message.starts_with("The recursion depth of the query")
+    {
+        Some("MAX_DEPTH_EXCEEDED")
+    } else if message.starts_with("The number of directives on the field") {
+        Some("MAX_DIRECTIVES_EXCEEDED")
+    } else {
+        None
+    }
+}
+
+fn coded(error: ServerError) -> ServerError {
+    match code_of(&error) {
+        Some(code) => refused(code, error.message),
+        None => error,
+    }
+}
+
+fn count_aliases(set: &SelectionSet) -> usize {
+    set.items
+        .iter()
+        .map(|selection| match &selection.node {
+            Selection::Field(field) => {
+                usize::from(field.node.alias.is_some())
+                    + count_aliases(&field.node.selection_set.node)
+            }
+            Selection::InlineFragment(fragment) => count_aliases(&fragment.node.selection_set.node),
+            Selection::FragmentSpread(_) => 0,
+        })
+        .sum()
+}
+
+/// Fields at the root, through fragments (each fragment counted once, so cycles end).
+fn count_root_fields<'a>(
+    document: &'a ExecutableDocument,
+    set: &'a SelectionSet,
+    seen: &mut HashSet<&'a str>,
+) -> usize {
+    set.items
+        .iter()
+        .map(|selection| match &selection.node {
+            Selection::Field(_) => 1,
+            Selection::InlineFragment(fragment) => {
+                count_root_fields(document, &fragment.node.selection_set.node, seen)
+            }
+            Selection::FragmentSpread(spread) => {
+                let name = spread.node.fragment_name.node.as_str();
+                match document.fragments.get(name) {
+                    Some(fragment) if seen.insert(name) => {
+                        count_root_fields(document, &fragment.node.selection_set.node, seen)
+                    }
+                    _ => 0,
+                }
+            }
+        })
+        .sum()
+}
+
+/// Applies the limits async-graphql has no setting for, and codes the ones it has.
+pub struct OperationLimits(pub Limits);
+
+impl ExtensionFactory for OperationLimits {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(OperationLimitsExtension(self.0.clone()))
+    }
+}
+
+struct OperationLimitsExtension(Limits);
+
+#[async_graphql::async_trait::async_trait]
+impl Extension for OperationLimitsExtension {
+    async fn parse_query(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        query: &str,
+        variables: &Variables,
+        next: NextParseQuery<'_>,
+    ) -> ServerResult<ExecutableDocument> {
+        let limits = &self.0;
+        if query.len() > limits.max_query_bytes {
+            return Err(refused(
+                "MAX_QUERY_SIZE_EXCEEDED",
+                format!(
+                    "the query document is larger than {} bytes",
+                    limits.max_query_bytes
+                ),
+            ));
+        }
+        let document = next.run(ctx, query, variables).await.map_err(coded)?;
+        let aliases: usize = document
+            .operations
+            .iter()
+            .map(|(_, operation)| count_aliases(&operation.node.selection_set.node))
+            .chain(
+                document
+                    .fragments
+                    .values()
+                    .map(|fragment| count_aliases(&fragment.node.selection_set.node)),
+            )
+            .sum();
+        if aliases > limits.max_aliases {
+            return Err(refused(
+                "MAX_ALIASES_EXCEEDED",
+                format!(
+                    "the query has {aliases} aliases; at most {} are allowed",
+                    limits.max_aliases
+                ),
+            ));
+        }
+        for (_, operation) in document.operations.iter() {
+            let roots = count_root_fields(
+                &document,
+                &operation.node.selection_set.node,
+                &mut HashSet::new(),
+            );
+            if roots > limits.max_root_fields {
+                return Err(refused(
+                    "MAX_ROOT_FIELDS_EXCEEDED",
+                    format!(
+                        "the operation has {roots} root fields; at most {} are allowed",
+                        limits.max_root_fields
+                    ),
+                ));
+            }
+        }
+        Ok(document)
+    }
+
+    async fn validation(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        next: NextValidation<'_>,
+    ) -> Result<ValidationResult, Vec<ServerError>> {
+        next.run(ctx)
+            .await
+            .map_err(|errors| errors.into_iter().map(coded).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_cost_is_the_page_size_within_bounds() {
+        assert_eq!(page_cost(None, None), 20);
+        assert_eq!(page_cost(Some(50), None), 50);
+        assert_eq!(page_cost(None, Some(7)), 7);
+        assert_eq!(page_cost(Some(-3), None), 1);
+        assert_eq!(page_cost(Some(1000), None), 100);
+    }
+
+    #[test]
+    fn aliases_and_root_fields_are_counted_through_fragments() {
+        let document = async_graphql::parser::parse_query(
+            "query { a: brokers { totalCount } ...F ... on Query { c: brokers { totalCount } } }
+             fragment F on Query { b: brokers { totalCount } users { totalCount } ...F }",
+        )
+        .unwrap();
+        let (_, operation) = document.operations.iter().next().unwrap();
+        assert_eq!(count_aliases(&operation.node.selection_set.node), 2);
+        let roots = count_root_fields(
+            &document,
+            &operation.node.selection_set.node,
+            &mut HashSet::new(),
+        );
+        assert_eq!(roots, 4);
+    }
+}

@@ -1,0 +1,90 @@
+//! GraphQL over WebSocket (`graphql-transport-ws`, and the older `graphql-ws`) at
+//! `/graphql/ws`. The token is verified once per connection, from `connection_init`'s payload.
+
+use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
+use async_graphql::{Data, ErrorExtensions};
+use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
+use axum::extract::{State, WebSocketUpgrade};
+use axum::response::Response;
+use serde_json::Value;
+
+use super::AppState;
+
+/// The `Authorization` value a client put in its `connection_init` payload, under any of the
+/// names clients use.
+fn authorization(payload: &Value) -> Option<String> {
+    let object = payload.as_object()?;
+    let headers = object.get("headers").and_then(Value::as_object);
+    for source in [Some(object), headers].into_iter().flatten() {
+        for name in ["Authorization", "authorization"] {
+            if let Some(value) = source.get(name).and_then(Value::as_str) {
+                return Some(value.to_string());
+            }
+        }
+    }
+    let token = object
+        .get("token")
+        .or_else(|| object.get("authToken"))
+        .and_then(Value::as_str)?;
+    Some(format!("Bearer {token}"))
+}
+
+/// `GET /graphql/ws`
+pub async fn upgrade(
+    State(state): State<AppState>,
+    protocol: GraphQLProtocol,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    upgrade
+        .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        .on_upgrade(move |socket| {
+            let schema = state.schema.clone();
+            let auth = state.auth.clone();
+            GraphQLWebSocket::new(socket, schema, protocol)
+                .on_connection_init(move |payload| async move {
+                    match auth.authenticate(authorization(&payload).as_deref()).await {
+                        Ok(principal) => {
+                            let mut data = Data::default();
+                            data.insert(principal);
+                            Ok(data)
+                        }
+                        Err(error) => {
+                            tracing::warn!(
+                                reason = error.reason,
+                                "websocket refused: not authenticated"
+                            );
+                            Err(
+                                async_graphql::Error::new(error.message).extend_with(|_, ext| {
+                                    ext.set("code", "UNAUTHENTICATED");
+                                    ext.set("reason", error.reason);
+                                }),
+                            )
+                        }
+                    }
+                })
+                .serve()
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_token_is_found_where_clients_put_it() {
+        for payload in [
+            json!({ "Authorization": "Bearer t" }),
+            json!({ "authorization": "Bearer t" }),
+            json!({ "headers": { "Authorization": "Bearer t" } }),
+            json!({ "token": "t" }),
+        ] {
+            assert_eq!(
+                authorization(&payload).as_deref(),
+                Some("Bearer t"),
+                "{payload}"
+            );
+        }
+        assert_eq!(authorization(&json!({})), None);
+    }
+}
