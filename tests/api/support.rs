@@ -79,20 +79,11 @@ pub fn platform_admin() -> String {
 }
 
 /// How the app under test is set up.
+#[derive(Default)]
 pub struct Setup {
     pub http: HttpConfig,
     pub limits: Limits,
     pub auth: Option<Arc<Authenticator>>,
-}
-
-impl Default for Setup {
-    fn default() -> Self {
-        Setup {
-            http: HttpConfig::default(),
-            limits: Limits::default(),
-            auth: None,
-        }
-    }
 }
 
 pub fn hs256_authenticator() -> Arc<Authenticator> {
