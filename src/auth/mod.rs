@@ -254,6 +254,14 @@ impl Authenticator {
         self.algorithm
     }
 
+    /// The JWKS cache, when keys come from one.
+    pub fn jwks(&self) -> Option<&jwks::JwksCache> {
+        match &self.keys {
+            Keys::Jwks(cache) => Some(cache),
+            Keys::Static(_) => None,
+        }
+    }
+
     /// Verifies an `Authorization` header value into a principal.
     pub async fn authenticate(&self, authorization: Option<&str>) -> Result<Principal, AuthError> {
         let authorization = authorization

@@ -5,6 +5,7 @@
 mod fixtures;
 mod support;
 
+mod auth;
 mod graph;
 mod http_rules;
 mod pagination;

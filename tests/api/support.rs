@@ -92,9 +92,45 @@ pub fn hs256_authenticator() -> Arc<Authenticator> {
         .authenticator
 }
 
+/// Runs a test body once per backend; the body builds its own app from the backend.
+#[macro_export]
+macro_rules! backend_tests {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name($crate::support::Backend::Sqlite).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    if $crate::support::postgres_configured() {
+                        super::$name($crate::support::Backend::Postgres).await;
+                    }
+                }
+            )*
+        }
+    };
+}
+
+/// Whether PostgreSQL tests can run (and must, in CI).
+pub fn postgres_configured() -> bool {
+    let configured = std::env::var_os("TEST_DATABASE_URL").is_some();
+    assert!(
+        configured || std::env::var_os("CI").is_none(),
+        "CI must set TEST_DATABASE_URL so PostgreSQL tests run"
+    );
+    configured
+}
+
 pub struct TestApp {
     pub router: Router,
     pub db: DatabaseConnection,
+    pub auth: Arc<Authenticator>,
     /// SQL statements run through `db` since the last `reset_statements`.
     pub statements: Arc<AtomicUsize>,
     _storage: Storage,
@@ -151,14 +187,11 @@ pub async fn spawn_app_with(backend: Backend, setup: Setup) -> Option<TestApp> {
             (DbConfig::new(url), Storage::Sqlite(dir))
         }
         Backend::Postgres => {
-            let Ok(admin_url) = std::env::var("TEST_DATABASE_URL") else {
-                assert!(
-                    std::env::var_os("CI").is_none(),
-                    "CI must set TEST_DATABASE_URL so PostgreSQL tests run"
-                );
+            if !postgres_configured() {
                 eprintln!("TEST_DATABASE_URL not set: PostgreSQL test skipped");
                 return None;
-            };
+            }
+            let admin_url = std::env::var("TEST_DATABASE_URL").expect("checked above");
             let schema = format!("test_{}", uuid::Uuid::new_v4().simple());
             let admin = sea_orm::Database::connect(admin_url.as_str())
                 .await
@@ -182,10 +215,11 @@ pub async fn spawn_app_with(backend: Backend, setup: Setup) -> Option<TestApp> {
         counter.fetch_add(1, Ordering::SeqCst);
     });
     let auth = setup.auth.unwrap_or_else(hs256_authenticator);
-    let state = AppState::new(db.clone(), auth, setup.limits, setup.http);
+    let state = AppState::new(db.clone(), auth.clone(), setup.limits, setup.http);
     Some(TestApp {
         router: http::app(state),
         db,
+        auth,
         statements,
         _storage: storage,
     })
