@@ -10,4 +10,5 @@ mod graph;
 mod http_rules;
 mod pagination;
 mod schema_file;
+mod scope_matrix;
 mod statements;
