@@ -9,9 +9,12 @@ use tokio::net::TcpListener;
 
 use crate::auth::config::ResolvedAuth;
 use crate::auth::{AuthConfig, Role, dev};
+use crate::crypto::CredentialKeyConfig;
 use crate::db::{self, DEFAULT_DATABASE_URL, DbConfig};
+use crate::domain::Services;
 use crate::graphql::limits::Limits;
 use crate::http::{self, AppState, HttpConfig};
+use crate::partner_center::PartnerCenterConfig;
 use crate::{graphql, seed};
 
 #[derive(Debug, Parser)]
@@ -54,6 +57,12 @@ pub struct Cli {
 
     #[command(flatten)]
     pub limits: Limits,
+
+    #[command(flatten)]
+    pub partner_center: PartnerCenterConfig,
+
+    #[command(flatten)]
+    pub credentials: CredentialKeyConfig,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -223,6 +232,10 @@ async fn resolve_auth(cli: &Cli) -> anyhow::Result<ResolvedAuth> {
 async fn serve(cli: &Cli) -> anyhow::Result<()> {
     // Keys first: a misconfigured server should not start at all.
     let auth = resolve_auth(cli).await?;
+    let credential_key_file =
+        dev::sqlite_file(&cli.database_url).map(|file| dev::beside(&file, "credential-key"));
+    let cipher = cli.credentials.resolve(credential_key_file.as_deref())?;
+    let partner_center = cli.partner_center.build()?;
     let db = connect(cli).await?;
     db::migrate(&db).await.context("migration failed")?;
     if db::is_embedded(&db) && entity::broker::Entity::find().count(&db).await? == 0 {
@@ -251,7 +264,13 @@ async fn serve(cli: &Cli) -> anyhow::Result<()> {
         max_batch_size: cli.serve.max_batch_size,
         dev_token: dev_token.clone(),
     };
-    let state = AppState::new(db, auth.authenticator, cli.limits.clone(), config);
+    let services = Services {
+        db,
+        partner_center,
+        cipher,
+        partner_center_deadline: partner_center_deadline(&cli.partner_center),
+    };
+    let state = AppState::new(services, auth.authenticator, cli.limits.clone(), config);
     let listener = TcpListener::bind(cli.serve.listen)
         .await
         .with_context(|| format!("cannot listen on {}", cli.serve.listen))?;
@@ -271,6 +290,12 @@ async fn serve(cli: &Cli) -> anyhow::Result<()> {
         .context("server failed")?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The longest one Partner Center operation may take: every attempt, and the back-off between.
+fn partner_center_deadline(config: &PartnerCenterConfig) -> std::time::Duration {
+    let attempts = u64::from(config.partner_center_attempts.max(1));
+    std::time::Duration::from_secs(config.partner_center_timeout_seconds * attempts + 2 * attempts)
 }
 
 /// Resolves on SIGINT or SIGTERM; in-flight requests then finish before the server stops.

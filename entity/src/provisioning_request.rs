@@ -1,9 +1,10 @@
 use sea_orm::entity::prelude::*;
+use serde::Serialize;
 
 use crate::enums::ProvisioningState;
 
 /// One E-Store provisioning call, keyed by the caller's idempotency key.
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, Serialize)]
 #[sea_orm(table_name = "provisioning_requests")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]

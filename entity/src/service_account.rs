@@ -1,8 +1,9 @@
 use sea_orm::entity::prelude::*;
+use serde::Serialize;
 
 use crate::enums::ServiceAccountStatus;
 
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, Serialize)]
 #[sea_orm(table_name = "service_accounts")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
@@ -17,8 +18,10 @@ pub struct Model {
     pub password_changed: bool,
     pub mfa_configured: bool,
     pub roles_confirmed: bool,
-    /// AES-256-GCM ciphertext of the credential; never returned by the API.
+    /// AES-256-GCM ciphertext of the credential; never returned by the API, never audited.
+    #[serde(skip)]
     pub credential_ciphertext: Option<Vec<u8>>,
+    #[serde(skip)]
     pub credential_nonce: Option<Vec<u8>>,
     pub status: ServiceAccountStatus,
     pub created_at: DateTimeUtc,

@@ -1,8 +1,9 @@
 use sea_orm::entity::prelude::*;
+use serde::Serialize;
 
 use crate::enums::SubscriptionStatus;
 
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, Serialize)]
 #[sea_orm(table_name = "subscriptions")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]

@@ -1,8 +1,9 @@
 use sea_orm::entity::prelude::*;
+use serde::Serialize;
 
 use crate::enums::{TenantLinkMethod, TenantManagement};
 
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, Serialize)]
 #[sea_orm(table_name = "tenants")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]

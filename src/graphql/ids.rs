@@ -17,10 +17,11 @@ pub enum Kind {
     Service,
     ServiceSubscription,
     ServiceAccount,
+    AuditEvent,
 }
 
 impl Kind {
-    const ALL: [Kind; 7] = [
+    const ALL: [Kind; 8] = [
         Kind::Broker,
         Kind::Organization,
         Kind::Tenant,
@@ -28,6 +29,7 @@ impl Kind {
         Kind::Service,
         Kind::ServiceSubscription,
         Kind::ServiceAccount,
+        Kind::AuditEvent,
     ];
 
     pub fn name(self) -> &'static str {
@@ -39,6 +41,7 @@ impl Kind {
             Kind::Service => "Service",
             Kind::ServiceSubscription => "ServiceSubscription",
             Kind::ServiceAccount => "ServiceAccount",
+            Kind::AuditEvent => "AuditEvent",
         }
     }
 }
@@ -67,6 +70,17 @@ pub fn decode_as(kind: Kind, id: &ID, field: &str) -> Result<Option<Uuid>, ApiEr
             format!("`{}` is not a valid global ID", id.as_str()),
         )),
     }
+}
+
+/// Decodes an ID an input must name: malformed is bad input, an ID of another kind is not
+/// found (as an unknown one would be).
+pub fn required(kind: Kind, id: &ID, field: &str) -> Result<Uuid, ApiError> {
+    decode_as(kind, id, field)?.ok_or_else(|| ApiError::not_found(kind.name()))
+}
+
+/// The kind named by an entity type as the audit trail records it.
+pub fn kind_named(name: &str) -> Option<Kind> {
+    Kind::ALL.into_iter().find(|kind| kind.name() == name)
 }
 
 #[cfg(test)]

@@ -11,7 +11,9 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use entity::{broker, organization, service, service_account, subscription, tenant, user};
+use entity::{
+    audit_event, broker, organization, service, service_account, subscription, tenant, user,
+};
 
 use super::pagination::{Keyed, Page, PageRequest, Parent, fetch_pages};
 use crate::error::ApiError;
@@ -44,7 +46,8 @@ by_id!(
     user,
     service,
     subscription,
-    service_account
+    service_account,
+    audit_event
 );
 
 /// Key: the row of `E` with this id.

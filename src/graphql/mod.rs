@@ -1,16 +1,20 @@
 //! The GraphQL schema: one module per domain type, merged into the root types here.
 
+pub mod audit;
 pub mod broker;
 pub mod enums;
 pub mod fetch;
 pub mod ids;
 pub mod limits;
 pub mod loaders;
+pub mod manage;
+pub mod mutation;
 pub mod node;
 pub mod organization;
 pub mod pagination;
 pub mod service;
 pub mod subscription;
+pub mod tenancy;
 pub mod tenant;
 pub mod user;
 
@@ -21,12 +25,12 @@ use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest,
 };
 use async_graphql::{
-    Context, EmptyMutation, EmptySubscription, MergedObject, Request, Schema, SchemaBuilder,
-    ServerResult,
+    Context, EmptySubscription, MergedObject, Request, Schema, SchemaBuilder, ServerResult,
 };
 use sea_orm::DatabaseConnection;
 
 use crate::auth::Principal;
+use crate::domain::Services;
 use crate::error::{ApiError, ApiResult};
 use crate::scope::Scope;
 use limits::{Limits, OperationLimits};
@@ -41,9 +45,13 @@ pub struct Query(
     user::UserQuery,
     service::ServiceQuery,
     subscription::SubscriptionQuery,
+    audit::AuditQuery,
 );
 
-pub type AppSchema = Schema<Query, EmptyMutation, EmptySubscription>;
+#[derive(MergedObject, Default)]
+pub struct Mutation(manage::ManageMutation, tenancy::TenancyMutation);
+
+pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
 
 /// The schema's types and rules, without a database: what `brokergraph schema` prints.
 pub fn schema() -> AppSchema {
@@ -52,12 +60,15 @@ pub fn schema() -> AppSchema {
 
 /// The schema a server runs: every request gets its scope and loaders from `db` and the
 /// principal the HTTP edge (or WebSocket `connection_init`) verified.
-pub fn server_schema(db: DatabaseConnection, limits: &Limits) -> AppSchema {
-    builder(limits).data(db).finish()
+pub fn server_schema(services: Services, limits: &Limits) -> AppSchema {
+    builder(limits)
+        .data(services.db.clone())
+        .data(services)
+        .finish()
 }
 
-fn builder(limits: &Limits) -> SchemaBuilder<Query, EmptyMutation, EmptySubscription> {
-    let mut builder = Schema::build(Query::default(), EmptyMutation, EmptySubscription)
+fn builder(limits: &Limits) -> SchemaBuilder<Query, Mutation, EmptySubscription> {
+    let mut builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription)
         .extension(crate::http::graphql::HttpRules)
         .extension(OperationLimits(limits.clone()))
         .extension(RequestScope)

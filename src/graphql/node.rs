@@ -3,8 +3,11 @@
 use async_graphql::{Context, ID, Interface, Object};
 use uuid::Uuid;
 
-use entity::{broker, organization, service, service_account, subscription, tenant, user};
+use entity::{
+    audit_event, broker, organization, service, service_account, subscription, tenant, user,
+};
 
+use super::audit::AuditEvent;
 use super::broker::Broker;
 use super::fetch::by_id;
 use super::ids::{self, Kind};
@@ -26,6 +29,7 @@ pub enum Node {
     Service(Service),
     ServiceSubscription(ServiceSubscription),
     ServiceAccount(ServiceAccount),
+    AuditEvent(AuditEvent),
 }
 
 async fn load(ctx: &Context<'_>, kind: Kind, id: Uuid) -> ApiResult<Option<Node>> {
@@ -51,6 +55,9 @@ async fn load(ctx: &Context<'_>, kind: Kind, id: Uuid) -> ApiResult<Option<Node>
         Kind::ServiceAccount => by_id::<service_account::Entity>(ctx, id)
             .await?
             .map(|m| Node::ServiceAccount(ServiceAccount(m))),
+        Kind::AuditEvent => by_id::<audit_event::Entity>(ctx, id)
+            .await?
+            .map(|m| Node::AuditEvent(AuditEvent(m))),
     })
 }
 

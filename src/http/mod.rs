@@ -14,6 +14,7 @@ use sea_orm::DatabaseConnection;
 use tower_http::trace::TraceLayer;
 
 use crate::auth::Authenticator;
+use crate::domain::Services;
 use crate::graphql::AppSchema;
 use crate::graphql::limits::Limits;
 
@@ -53,12 +54,13 @@ pub struct Inner {
 impl AppState {
     /// The state of a server on `db`, verifying tokens with `auth`.
     pub fn new(
-        db: DatabaseConnection,
+        services: Services,
         auth: Arc<Authenticator>,
         limits: Limits,
         config: HttpConfig,
     ) -> Self {
-        let schema = crate::graphql::server_schema(db.clone(), &limits);
+        let db = services.db.clone();
+        let schema = crate::graphql::server_schema(services, &limits);
         AppState(Arc::new(Inner {
             db,
             schema,

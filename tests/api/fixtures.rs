@@ -93,18 +93,29 @@ pub async fn user(
     .expect("insert user")
 }
 
+/// A Microsoft service of the broker's catalog.
 pub async fn service(
     db: &impl ConnectionTrait,
     broker: &broker::Model,
     name: &str,
     sku: &str,
 ) -> service::Model {
+    service_of(db, broker, name, sku, Vendor::Microsoft).await
+}
+
+pub async fn service_of(
+    db: &impl ConnectionTrait,
+    broker: &broker::Model,
+    name: &str,
+    sku: &str,
+    vendor: Vendor,
+) -> service::Model {
     let now = Utc::now();
     service::Model {
         id: Uuid::now_v7(),
         broker_id: broker.id,
         name: name.into(),
-        vendor: Vendor::Microsoft,
+        vendor,
         sku: sku.into(),
         created_at: now,
         updated_at: now,

@@ -6,9 +6,14 @@ mod fixtures;
 mod support;
 
 mod auth;
+mod cli;
 mod graph;
 mod http_rules;
+mod limits;
+mod mutations;
 mod pagination;
 mod schema_file;
 mod scope_matrix;
 mod statements;
+mod tenancy;
+mod websocket;

@@ -9,9 +9,13 @@ use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode, header};
 use brokergraph::auth::dev::{self, TokenRequest};
 use brokergraph::auth::{AuthConfig, Authenticator, Role};
+use brokergraph::crypto::CredentialCipher;
 use brokergraph::db::{self, DbConfig};
+use brokergraph::domain::Services;
 use brokergraph::graphql::limits::Limits;
 use brokergraph::http::{self, AppState, HttpConfig};
+use brokergraph::partner_center::PartnerCenter;
+use brokergraph::partner_center::sandbox::Sandbox;
 use http_body_util::BodyExt;
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 use serde_json::{Value, json};
@@ -84,7 +88,15 @@ pub struct Setup {
     pub http: HttpConfig,
     pub limits: Limits,
     pub auth: Option<Arc<Authenticator>>,
+    /// Partner Center; the app's own sandbox when `None`.
+    pub partner_center: Option<Arc<dyn PartnerCenter>>,
 }
+
+/// The key test credentials are encrypted with.
+pub const CREDENTIAL_KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+
+/// How long a Partner Center call may take in tests before it counts as a failure.
+pub const PARTNER_CENTER_DEADLINE: std::time::Duration = std::time::Duration::from_secs(2);
 
 pub fn hs256_authenticator() -> Arc<Authenticator> {
     AuthConfig::default()
@@ -131,6 +143,8 @@ pub struct TestApp {
     pub router: Router,
     pub db: DatabaseConnection,
     pub auth: Arc<Authenticator>,
+    /// The Partner Center sandbox behind the app (unless the setup brought its own).
+    pub sandbox: Sandbox,
     /// SQL statements run through `db` since the last `reset_statements`.
     pub statements: Arc<AtomicUsize>,
     _storage: Storage,
@@ -215,11 +229,21 @@ pub async fn spawn_app_with(backend: Backend, setup: Setup) -> Option<TestApp> {
         counter.fetch_add(1, Ordering::SeqCst);
     });
     let auth = setup.auth.unwrap_or_else(hs256_authenticator);
-    let state = AppState::new(db.clone(), auth.clone(), setup.limits, setup.http);
+    let sandbox = Sandbox::new().verifying(true);
+    let services = Services {
+        db: db.clone(),
+        partner_center: setup
+            .partner_center
+            .unwrap_or_else(|| Arc::new(sandbox.clone())),
+        cipher: CredentialCipher::from_base64(CREDENTIAL_KEY).expect("test key"),
+        partner_center_deadline: PARTNER_CENTER_DEADLINE,
+    };
+    let state = AppState::new(services, auth.clone(), setup.limits, setup.http);
     Some(TestApp {
         router: http::app(state),
         db,
         auth,
+        sandbox,
         statements,
         _storage: storage,
     })

@@ -1,0 +1,892 @@
+//! Managing the graph: brokers, organizations, users, catalog services, subscriptions and
+//! assignments. Inputs are validated (each refusal names its field), the target rows are read
+//! through the caller's scope (out of scope is not found), the role is checked, and the change
+//! and its audit event are written in one transaction.
+
+use chrono::Utc;
+use entity::enums::{OrganizationRole, SubscriptionStatus, Vendor};
+use entity::{
+    broker, organization, provisioning_request, service, subscription, subscription_assignment,
+    tenant, user,
+};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel,
+    ModelTrait, PaginatorTrait, QueryFilter,
+};
+use uuid::Uuid;
+
+use super::audit::{self, Event};
+use super::{Services, Unique, on_unique, policy, validate, visible};
+use crate::auth::Principal;
+use crate::error::ApiError;
+
+fn taken(what: &str) -> ApiError {
+    ApiError::Conflict(format!("{what} is already taken"))
+}
+
+fn slug_unique() -> (Unique, ApiError) {
+    (
+        Unique {
+            constraint: "brokers_slug_key",
+            columns: "brokers.slug",
+        },
+        taken("this slug"),
+    )
+}
+
+fn email_unique() -> (Unique, ApiError) {
+    (
+        Unique {
+            constraint: "users_email_key",
+            columns: "users.email",
+        },
+        taken("this email"),
+    )
+}
+
+fn sku_unique() -> (Unique, ApiError) {
+    (
+        Unique {
+            constraint: "services_broker_id_sku_key",
+            columns: "services.broker_id",
+        },
+        taken("this SKU in the broker's catalog"),
+    )
+}
+
+/// Writes the audit event for `row`, then commits.
+async fn finish<M>(
+    txn: sea_orm::DatabaseTransaction,
+    principal: &Principal,
+    event: Event,
+    row: M,
+) -> Result<M, ApiError> {
+    audit::record(&txn, principal, event).await?;
+    txn.commit().await?;
+    Ok(row)
+}
+
+// ---- brokers ---------------------------------------------------------------------------
+
+pub struct BrokerInput {
+    pub slug: Option<String>,
+    pub name: Option<String>,
+}
+
+pub async fn create_broker(
+    services: &Services,
+    principal: &Principal,
+    input: BrokerInput,
+) -> Result<broker::Model, ApiError> {
+    policy::brokers(principal)?;
+    let slug = validate::slug("slug", input.slug.as_deref().unwrap_or_default())?;
+    let name = validate::text(
+        "name",
+        input.name.as_deref().unwrap_or_default(),
+        validate::MAX_NAME,
+    )?;
+    let now = Utc::now();
+    let txn = super::write(&services.db).await?;
+    let row = broker::Model {
+        id: Uuid::now_v7(),
+        slug,
+        name,
+        created_at: now,
+        updated_at: now,
+    }
+    .into_active_model()
+    .insert(&txn)
+    .await
+    .map_err(|error| on_unique(error, &[slug_unique()]))?;
+    let event = Event::new("broker.created", "Broker", row.id)
+        .scope(Some(row.id), None)
+        .after(&row);
+    finish(txn, principal, event, row).await
+}
+
+pub async fn update_broker(
+    services: &Services,
+    principal: &Principal,
+    id: Uuid,
+    input: BrokerInput,
+) -> Result<broker::Model, ApiError> {
+    let before =
+        visible::<broker::Entity, _>(&services.db, principal, broker::Column::Id, id, "broker")
+            .await?;
+    policy::brokers(principal)?;
+    let mut row = before.clone().into_active_model();
+    if let Some(slug) = &input.slug {
+        row.slug = ActiveValue::Set(validate::slug("slug", slug)?);
+    }
+    if let Some(name) = &input.name {
+        row.name = ActiveValue::Set(validate::text("name", name, validate::MAX_NAME)?);
+    }
+    row.updated_at = ActiveValue::Set(Utc::now());
+    let txn = super::write(&services.db).await?;
+    let after = row
+        .update(&txn)
+        .await
+        .map_err(|error| on_unique(error, &[slug_unique()]))?;
+    let event = Event::new("broker.updated", "Broker", id)
+        .scope(Some(id), None)
+        .before(&before)
+        .after(&after);
+    finish(txn, principal, event, after).await
+}
+
+pub async fn delete_broker(
+    services: &Services,
+    principal: &Principal,
+    id: Uuid,
+) -> Result<broker::Model, ApiError> {
+    let before =
+        visible::<broker::Entity, _>(&services.db, principal, broker::Column::Id, id, "broker")
+            .await?;
+    policy::brokers(principal)?;
+    let txn = super::write(&services.db).await?;
+    let organizations = before
+        .find_related(organization::Entity)
+        .count(&txn)
+        .await?;
+    let catalog = before.find_related(service::Entity).count(&txn).await?;
+    if organizations + catalog > 0 {
+        return Err(ApiError::Conflict(format!(
+            "the broker still has {organizations} organization(s) and {catalog} catalog service(s)"
+        )));
+    }
+    broker::Entity::delete_by_id(id)
+        .exec(&txn)
+        .await
+        .map_err(|error| on_unique(error, &[]))?;
+    let event = Event::new("broker.deleted", "Broker", id)
+        .scope(Some(id), None)
+        .before(&before);
+    finish(txn, principal, event, before).await
+}
+
+// ---- organizations ---------------------------------------------------------------------
+
+#[derive(Default)]
+pub struct OrganizationInput {
+    pub broker_id: Option<Uuid>,
+    pub name: Option<String>,
+    pub contact_email: Option<String>,
+    pub country: Option<String>,
+    /// `Some("")` clears the value.
+    pub registration_number: Option<String>,
+    pub vat_number: Option<String>,
+    pub customer_number: Option<String>,
+}
+
+fn optional(field: &str, value: &str) -> Result<Option<String>, ApiError> {
+    validate::optional_text(field, Some(value), validate::MAX_SHORT)
+}
+
+pub async fn create_organization(
+    services: &Services,
+    principal: &Principal,
+    input: OrganizationInput,
+) -> Result<organization::Model, ApiError> {
+    let name = validate::text(
+        "name",
+        input.name.as_deref().unwrap_or_default(),
+        validate::MAX_NAME,
+    )?;
+    let contact_email = validate::email(
+        "contactEmail",
+        input.contact_email.as_deref().unwrap_or_default(),
+    )?;
+    let country = validate::country("country", input.country.as_deref().unwrap_or_default())?;
+    let registration_number = optional(
+        "registrationNumber",
+        input.registration_number.as_deref().unwrap_or_default(),
+    )?;
+    let vat_number = optional("vatNumber", input.vat_number.as_deref().unwrap_or_default())?;
+    let customer_number = optional(
+        "customerNumber",
+        input.customer_number.as_deref().unwrap_or_default(),
+    )?;
+    let broker_id = input
+        .broker_id
+        .ok_or_else(|| ApiError::bad_input("brokerId", "`brokerId` is required"))?;
+    let broker = visible::<broker::Entity, _>(
+        &services.db,
+        principal,
+        broker::Column::Id,
+        broker_id,
+        "broker",
+    )
+    .await?;
+    policy::broker_data(principal, broker.id)?;
+    let now = Utc::now();
+    let txn = super::write(&services.db).await?;
+    let row = organization::Model {
+        id: Uuid::now_v7(),
+        broker_id: broker.id,
+        name,
+        contact_email,
+        country,
+        registration_number,
+        vat_number,
+        customer_number,
+        created_at: now,
+        updated_at: now,
+    }
+    .into_active_model()
+    .insert(&txn)
+    .await?;
+    let event = Event::new("organization.created", "Organization", row.id)
+        .scope(Some(row.broker_id), Some(row.id))
+        .after(&row);
+    finish(txn, principal, event, row).await
+}
+
+pub async fn update_organization(
+    services: &Services,
+    principal: &Principal,
+    id: Uuid,
+    input: OrganizationInput,
+) -> Result<organization::Model, ApiError> {
+    let db = &services.db;
+    let before = visible::<organization::Entity, _>(
+        db,
+        principal,
+        organization::Column::Id,
+        id,
+        "organization",
+    )
+    .await?;
+    policy::broker_data(principal, before.broker_id)?;
+    let mut row = before.clone().into_active_model();
+    if let Some(name) = &input.name {
+        row.name = ActiveValue::Set(validate::text("name", name, validate::MAX_NAME)?);
+    }
+    if let Some(email) = &input.contact_email {
+        row.contact_email = ActiveValue::Set(validate::email("contactEmail", email)?);
+    }
+    if let Some(country) = &input.country {
+        row.country = ActiveValue::Set(validate::country("country", country)?);
+    }
+    if let Some(value) = &input.registration_number {
+        row.registration_number = ActiveValue::Set(optional("registrationNumber", value)?);
+    }
+    if let Some(value) = &input.vat_number {
+        row.vat_number = ActiveValue::Set(optional("vatNumber", value)?);
+    }
+    if let Some(value) = &input.customer_number {
+        row.customer_number = ActiveValue::Set(optional("customerNumber", value)?);
+    }
+    let txn = super::write(db).await?;
+    if let Some(target) = input.broker_id.filter(|target| *target != before.broker_id) {
+        // Moving an organization changes its scope: only a role that owns both brokers may.
+        let target =
+            visible::<broker::Entity, _>(&txn, principal, broker::Column::Id, target, "broker")
+                .await?;
+        policy::broker_data(principal, target.id)?;
+        if before
+            .find_related(subscription::Entity)
+            .count(&txn)
+            .await?
+            > 0
+        {
+            return Err(ApiError::Conflict(
+                "the organization's subscriptions are in its broker's catalog; remove them before moving it".into(),
+            ));
+        }
+        row.broker_id = ActiveValue::Set(target.id);
+    }
+    row.updated_at = ActiveValue::Set(Utc::now());
+    let after = row.update(&txn).await?;
+    let event = Event::new("organization.updated", "Organization", id)
+        .scope(Some(after.broker_id), Some(id))
+        .before(&before)
+        .after(&after);
+    finish(txn, principal, event, after).await
+}
+
+/// Deletes an organization with its users and inactive subscriptions. Refused while it has a
+/// linked tenant or active subscriptions.
+pub async fn delete_organization(
+    services: &Services,
+    principal: &Principal,
+    id: Uuid,
+) -> Result<organization::Model, ApiError> {
+    let before = visible::<organization::Entity, _>(
+        &services.db,
+        principal,
+        organization::Column::Id,
+        id,
+        "organization",
+    )
+    .await?;
+    policy::broker_data(principal, before.broker_id)?;
+    let txn = super::write(&services.db).await?;
+    if before
+        .find_related(tenant::Entity)
+        .one(&txn)
+        .await?
+        .is_some()
+    {
+        return Err(ApiError::Conflict(
+            "the organization has a linked tenant; unlink it first".into(),
+        ));
+    }
+    let active = subscription::Entity::find()
+        .filter(subscription::Column::OrganizationId.eq(id))
+        .filter(subscription::Column::Status.eq(SubscriptionStatus::Active))
+        .count(&txn)
+        .await?;
+    if active > 0 {
+        return Err(ApiError::Conflict(format!(
+            "the organization has {active} active subscription(s)"
+        )));
+    }
+    // Assignments go with their subscriptions and users (ON DELETE CASCADE).
+    subscription::Entity::delete_many()
+        .filter(subscription::Column::OrganizationId.eq(id))
+        .exec(&txn)
+        .await?;
+    let users = user::Entity::delete_many()
+        .filter(user::Column::OrganizationId.eq(id))
+        .exec(&txn)
+        .await?;
+    provisioning_request::Entity::delete_many()
+        .filter(provisioning_request::Column::OrganizationId.eq(id))
+        .exec(&txn)
+        .await?;
+    organization::Entity::delete_by_id(id)
+        .exec(&txn)
+        .await
+        .map_err(|error| on_unique(error, &[]))?;
+    let event = Event::new("organization.deleted", "Organization", id)
+        .scope(Some(before.broker_id), Some(id))
+        .before(&before)
+        .extra(serde_json::json!({ "usersDeleted": users.rows_affected }));
+    finish(txn, principal, event, before).await
+}
+
+// ---- users -----------------------------------------------------------------------------
+
+#[derive(Default)]
+pub struct UserInput {
+    pub organization_id: Option<Uuid>,
+    pub email: Option<String>,
+    pub display_name: Option<String>,
+    pub role: Option<OrganizationRole>,
+}
+
+async fn organization_for_users(
+    db: &impl ConnectionTrait,
+    principal: &Principal,
+    id: Uuid,
+) -> Result<organization::Model, ApiError> {
+    let organization = visible::<organization::Entity, _>(
+        db,
+        principal,
+        organization::Column::Id,
+        id,
+        "organization",
+    )
+    .await?;
+    policy::organization_data(principal, organization.broker_id, organization.id)?;
+    Ok(organization)
+}
+
+pub async fn create_user(
+    services: &Services,
+    principal: &Principal,
+    input: UserInput,
+) -> Result<user::Model, ApiError> {
+    let email = validate::email("email", input.email.as_deref().unwrap_or_default())?;
+    let display_name = validate::text(
+        "displayName",
+        input.display_name.as_deref().unwrap_or_default(),
+        validate::MAX_NAME,
+    )?;
+    let organization_id = input
+        .organization_id
+        .ok_or_else(|| ApiError::bad_input("organizationId", "`organizationId` is required"))?;
+    let organization = organization_for_users(&services.db, principal, organization_id).await?;
+    let now = Utc::now();
+    let txn = super::write(&services.db).await?;
+    let row = user::Model {
+        id: Uuid::now_v7(),
+        organization_id: organization.id,
+        email,
+        display_name,
+        role: input.role.unwrap_or(OrganizationRole::OrganizationUser),
+        created_at: now,
+        updated_at: now,
+    }
+    .into_active_model()
+    .insert(&txn)
+    .await
+    .map_err(|error| on_unique(error, &[email_unique()]))?;
+    let event = Event::new("user.created", "User", row.id)
+        .scope(Some(organization.broker_id), Some(organization.id))
+        .after(&row);
+    finish(txn, principal, event, row).await
+}
+
+pub async fn update_user(
+    services: &Services,
+    principal: &Principal,
+    id: Uuid,
+    input: UserInput,
+) -> Result<user::Model, ApiError> {
+    let db = &services.db;
+    let before = visible::<user::Entity, _>(db, principal, user::Column::Id, id, "user").await?;
+    let organization = organization_for_users(db, principal, before.organization_id).await?;
+    let mut row = before.clone().into_active_model();
+    if let Some(email) = &input.email {
+        row.email = ActiveValue::Set(validate::email("email", email)?);
+    }
+    if let Some(name) = &input.display_name {
+        row.display_name =
+            ActiveValue::Set(validate::text("displayName", name, validate::MAX_NAME)?);
+    }
+    if let Some(role) = input.role {
+        row.role = ActiveValue::Set(role);
+    }
+    let txn = super::write(db).await?;
+    let mut target = organization.clone();
+    if let Some(destination) = input
+        .organization_id
+        .filter(|destination| *destination != before.organization_id)
+    {
+        // Moving a user changes its scope: only a role that owns both organizations may.
+        target = organization_for_users(&txn, principal, destination).await?;
+        // Its assignments belong to the old organization's subscriptions.
+        subscription_assignment::Entity::delete_many()
+            .filter(subscription_assignment::Column::UserId.eq(id))
+            .exec(&txn)
+            .await?;
+        row.organization_id = ActiveValue::Set(target.id);
+    }
+    row.updated_at = ActiveValue::Set(Utc::now());
+    let after = row
+        .update(&txn)
+        .await
+        .map_err(|error| on_unique(error, &[email_unique()]))?;
+    let event = Event::new("user.updated", "User", id)
+        .scope(Some(target.broker_id), Some(target.id))
+        .before(&before)
+        .after(&after);
+    finish(txn, principal, event, after).await
+}
+
+pub async fn delete_user(
+    services: &Services,
+    principal: &Principal,
+    id: Uuid,
+) -> Result<user::Model, ApiError> {
+    let before =
+        visible::<user::Entity, _>(&services.db, principal, user::Column::Id, id, "user").await?;
+    let organization =
+        organization_for_users(&services.db, principal, before.organization_id).await?;
+    let txn = super::write(&services.db).await?;
+    user::Entity::delete_by_id(id).exec(&txn).await?;
+    let event = Event::new("user.deleted", "User", id)
+        .scope(Some(organization.broker_id), Some(organization.id))
+        .before(&before);
+    finish(txn, principal, event, before).await
+}
+
+// ---- catalog ---------------------------------------------------------------------------
+
+#[derive(Default)]
+pub struct ServiceInput {
+    pub broker_id: Option<Uuid>,
+    pub name: Option<String>,
+    pub vendor: Option<Vendor>,
+    pub sku: Option<String>,
+}
+
+fn sku(value: &str) -> Result<String, ApiError> {
+    let sku = validate::text("sku", value, validate::MAX_SHORT)?;
+    if sku.chars().any(char::is_whitespace) {
+        return Err(ApiError::bad_input("sku", "a SKU has no spaces"));
+    }
+    Ok(sku)
+}
+
+pub async fn create_service(
+    services: &Services,
+    principal: &Principal,
+    input: ServiceInput,
+) -> Result<service::Model, ApiError> {
+    let name = validate::text(
+        "name",
+        input.name.as_deref().unwrap_or_default(),
+        validate::MAX_NAME,
+    )?;
+    let sku = sku(input.sku.as_deref().unwrap_or_default())?;
+    let vendor = input
+        .vendor
+        .ok_or_else(|| ApiError::bad_input("vendor", "`vendor` is required"))?;
+    let broker_id = input
+        .broker_id
+        .ok_or_else(|| ApiError::bad_input("brokerId", "`brokerId` is required"))?;
+    let broker = visible::<broker::Entity, _>(
+        &services.db,
+        principal,
+        broker::Column::Id,
+        broker_id,
+        "broker",
+    )
+    .await?;
+    policy::broker_data(principal, broker.id)?;
+    let now = Utc::now();
+    let txn = super::write(&services.db).await?;
+    let row = service::Model {
+        id: Uuid::now_v7(),
+        broker_id: broker.id,
+        name,
+        vendor,
+        sku,
+        created_at: now,
+        updated_at: now,
+    }
+    .into_active_model()
+    .insert(&txn)
+    .await
+    .map_err(|error| on_unique(error, &[sku_unique()]))?;
+    let event = Event::new("service.created", "Service", row.id)
+        .scope(Some(broker.id), None)
+        .after(&row);
+    finish(txn, principal, event, row).await
+}
+
+pub async fn update_service(
+    services: &Services,
+    principal: &Principal,
+    id: Uuid,
+    input: ServiceInput,
+) -> Result<service::Model, ApiError> {
+    let before =
+        visible::<service::Entity, _>(&services.db, principal, service::Column::Id, id, "service")
+            .await?;
+    policy::broker_data(principal, before.broker_id)?;
+    if input
+        .broker_id
+        .is_some_and(|broker| broker != before.broker_id)
+    {
+        return Err(ApiError::bad_input(
+            "brokerId",
+            "a service stays in its broker's catalog",
+        ));
+    }
+    let mut row = before.clone().into_active_model();
+    if let Some(name) = &input.name {
+        row.name = ActiveValue::Set(validate::text("name", name, validate::MAX_NAME)?);
+    }
+    if let Some(value) = &input.sku {
+        row.sku = ActiveValue::Set(sku(value)?);
+    }
+    if let Some(vendor) = input.vendor {
+        row.vendor = ActiveValue::Set(vendor);
+    }
+    row.updated_at = ActiveValue::Set(Utc::now());
+    let txn = super::write(&services.db).await?;
+    let after = row
+        .update(&txn)
+        .await
+        .map_err(|error| on_unique(error, &[sku_unique()]))?;
+    let event = Event::new("service.updated", "Service", id)
+        .scope(Some(after.broker_id), None)
+        .before(&before)
+        .after(&after);
+    finish(txn, principal, event, after).await
+}
+
+pub async fn delete_service(
+    services: &Services,
+    principal: &Principal,
+    id: Uuid,
+) -> Result<service::Model, ApiError> {
+    let before =
+        visible::<service::Entity, _>(&services.db, principal, service::Column::Id, id, "service")
+            .await?;
+    policy::broker_data(principal, before.broker_id)?;
+    let txn = super::write(&services.db).await?;
+    let used = before
+        .find_related(subscription::Entity)
+        .count(&txn)
+        .await?;
+    if used > 0 {
+        return Err(ApiError::Conflict(format!(
+            "{used} subscription(s) still use this service"
+        )));
+    }
+    service::Entity::delete_by_id(id)
+        .exec(&txn)
+        .await
+        .map_err(|error| on_unique(error, &[]))?;
+    let event = Event::new("service.deleted", "Service", id)
+        .scope(Some(before.broker_id), None)
+        .before(&before);
+    finish(txn, principal, event, before).await
+}
+
+// ---- subscriptions and assignments -----------------------------------------------------
+
+#[derive(Default)]
+pub struct SubscriptionInput {
+    pub organization_id: Option<Uuid>,
+    pub service_id: Option<Uuid>,
+    pub quantity: Option<i32>,
+    pub status: Option<SubscriptionStatus>,
+}
+
+pub async fn create_subscription(
+    services: &Services,
+    principal: &Principal,
+    input: SubscriptionInput,
+) -> Result<subscription::Model, ApiError> {
+    let db = &services.db;
+    let quantity = validate::quantity("quantity", input.quantity.unwrap_or(0))?;
+    let organization_id = input
+        .organization_id
+        .ok_or_else(|| ApiError::bad_input("organizationId", "`organizationId` is required"))?;
+    let service_id = input
+        .service_id
+        .ok_or_else(|| ApiError::bad_input("serviceId", "`serviceId` is required"))?;
+    let organization = visible::<organization::Entity, _>(
+        db,
+        principal,
+        organization::Column::Id,
+        organization_id,
+        "organization",
+    )
+    .await?;
+    policy::broker_data(principal, organization.broker_id)?;
+    let service =
+        visible::<service::Entity, _>(db, principal, service::Column::Id, service_id, "service")
+            .await?;
+    if service.broker_id != organization.broker_id {
+        return Err(ApiError::bad_input(
+            "serviceId",
+            "the service is not in the organization's broker's catalog",
+        ));
+    }
+    let status = input.status.unwrap_or(SubscriptionStatus::Active);
+    let txn = super::write(db).await?;
+    if service.vendor == Vendor::Microsoft
+        && status == SubscriptionStatus::Active
+        && organization
+            .find_related(tenant::Entity)
+            .one(&txn)
+            .await?
+            .is_none()
+    {
+        return Err(ApiError::Domain {
+            code: "TENANT_REQUIRED",
+            message: "a Microsoft subscription needs a linked tenant: link one, or use addMicrosoftService".into(),
+        });
+    }
+    let now = Utc::now();
+    let row = subscription::Model {
+        id: Uuid::now_v7(),
+        organization_id: organization.id,
+        service_id: service.id,
+        quantity,
+        status,
+        created_at: now,
+        updated_at: now,
+    }
+    .into_active_model()
+    .insert(&txn)
+    .await?;
+    let event = Event::new("subscription.created", "ServiceSubscription", row.id)
+        .scope(Some(organization.broker_id), Some(organization.id))
+        .after(&row);
+    finish(txn, principal, event, row).await
+}
+
+pub async fn update_subscription(
+    services: &Services,
+    principal: &Principal,
+    id: Uuid,
+    input: SubscriptionInput,
+) -> Result<subscription::Model, ApiError> {
+    let db = &services.db;
+    let before = visible::<subscription::Entity, _>(
+        db,
+        principal,
+        subscription::Column::Id,
+        id,
+        "subscription",
+    )
+    .await?;
+    let organization = organization::Entity::find_by_id(before.organization_id)
+        .one(db)
+        .await?
+        .ok_or_else(|| ApiError::not_found("organization"))?;
+    policy::broker_data(principal, organization.broker_id)?;
+    for (field, changed) in [
+        (
+            "organizationId",
+            input
+                .organization_id
+                .is_some_and(|o| o != before.organization_id),
+        ),
+        (
+            "serviceId",
+            input.service_id.is_some_and(|s| s != before.service_id),
+        ),
+    ] {
+        if changed {
+            return Err(ApiError::bad_input(
+                field,
+                format!("`{field}` of a subscription cannot change"),
+            ));
+        }
+    }
+    let mut row = before.clone().into_active_model();
+    if let Some(quantity) = input.quantity {
+        row.quantity = ActiveValue::Set(validate::quantity("quantity", quantity)?);
+    }
+    if let Some(status) = input.status {
+        row.status = ActiveValue::Set(status);
+    }
+    row.updated_at = ActiveValue::Set(Utc::now());
+    let txn = super::write(db).await?;
+    let after = row.update(&txn).await?;
+    let event = Event::new("subscription.updated", "ServiceSubscription", id)
+        .scope(Some(organization.broker_id), Some(organization.id))
+        .before(&before)
+        .after(&after);
+    finish(txn, principal, event, after).await
+}
+
+pub async fn delete_subscription(
+    services: &Services,
+    principal: &Principal,
+    id: Uuid,
+) -> Result<subscription::Model, ApiError> {
+    let db = &services.db;
+    let before = visible::<subscription::Entity, _>(
+        db,
+        principal,
+        subscription::Column::Id,
+        id,
+        "subscription",
+    )
+    .await?;
+    let organization = organization::Entity::find_by_id(before.organization_id)
+        .one(db)
+        .await?
+        .ok_or_else(|| ApiError::not_found("organization"))?;
+    policy::broker_data(principal, organization.broker_id)?;
+    let txn = super::write(db).await?;
+    subscription::Entity::delete_by_id(id).exec(&txn).await?;
+    let event = Event::new("subscription.deleted", "ServiceSubscription", id)
+        .scope(Some(organization.broker_id), Some(organization.id))
+        .before(&before);
+    finish(txn, principal, event, before).await
+}
+
+/// The subscription and user of an assignment, in scope, of one organization, and the right to
+/// assign in it.
+async fn assignment_parts(
+    services: &Services,
+    principal: &Principal,
+    subscription_id: Uuid,
+    user_id: Uuid,
+) -> Result<(subscription::Model, user::Model, organization::Model), ApiError> {
+    let db = &services.db;
+    let subscription = visible::<subscription::Entity, _>(
+        db,
+        principal,
+        subscription::Column::Id,
+        subscription_id,
+        "subscription",
+    )
+    .await?;
+    let user = visible::<user::Entity, _>(db, principal, user::Column::Id, user_id, "user").await?;
+    if user.organization_id != subscription.organization_id {
+        return Err(ApiError::bad_input(
+            "userId",
+            "the user is not in the subscription's organization",
+        ));
+    }
+    let organization = organization_for_users(db, principal, subscription.organization_id).await?;
+    Ok((subscription, user, organization))
+}
+
+/// Assigns a user to a subscription; assigning twice changes nothing.
+pub async fn assign(
+    services: &Services,
+    principal: &Principal,
+    subscription_id: Uuid,
+    user_id: Uuid,
+) -> Result<(subscription::Model, user::Model), ApiError> {
+    let (subscription, user, organization) =
+        assignment_parts(services, principal, subscription_id, user_id).await?;
+    let txn = super::write(&services.db).await?;
+    let existing = subscription_assignment::Entity::find()
+        .filter(subscription_assignment::Column::SubscriptionId.eq(subscription.id))
+        .filter(subscription_assignment::Column::UserId.eq(user.id))
+        .one(&txn)
+        .await?;
+    if existing.is_some() {
+        return Ok((subscription, user));
+    }
+    let row = subscription_assignment::Model {
+        id: Uuid::now_v7(),
+        subscription_id: subscription.id,
+        user_id: user.id,
+        created_at: Utc::now(),
+    }
+    .into_active_model()
+    .insert(&txn)
+    .await
+    .map_err(|error| {
+        on_unique(
+            error,
+            &[(
+                Unique {
+                    constraint: "subscription_assignments_subscription_id_user_id_key",
+                    columns: "subscription_assignments.subscription_id",
+                },
+                ApiError::Conflict("the user was assigned meanwhile".into()),
+            )],
+        )
+    })?;
+    let event = Event::new(
+        "subscription.assigned",
+        "ServiceSubscription",
+        subscription.id,
+    )
+    .scope(Some(organization.broker_id), Some(organization.id))
+    .after(&row);
+    finish(txn, principal, event, (subscription, user)).await
+}
+
+/// Removes a user from a subscription; removing an absent assignment changes nothing.
+pub async fn unassign(
+    services: &Services,
+    principal: &Principal,
+    subscription_id: Uuid,
+    user_id: Uuid,
+) -> Result<(subscription::Model, user::Model), ApiError> {
+    let (subscription, user, organization) =
+        assignment_parts(services, principal, subscription_id, user_id).await?;
+    let txn = super::write(&services.db).await?;
+    let removed = subscription_assignment::Entity::delete_many()
+        .filter(subscription_assignment::Column::SubscriptionId.eq(subscription.id))
+        .filter(subscription_assignment::Column::UserId.eq(user.id))
+        .exec(&txn)
+        .await?;
+    if removed.rows_affected == 0 {
+        return Ok((subscription, user));
+    }
+    let event = Event::new(
+        "subscription.unassigned",
+        "ServiceSubscription",
+        subscription.id,
+    )
+    .scope(Some(organization.broker_id), Some(organization.id))
+    .extra(serde_json::json!({ "userId": user.id }));
+    finish(txn, principal, event, (subscription, user)).await
+}

@@ -1,0 +1,343 @@
+//! The Partner Center connector: the one interface through which brokergraph creates and looks
+//! up Microsoft customers (tenants), with two implementations.
+//!
+//! - [`http::HttpPartnerCenter`]: the real REST API (time-outs, retries with back-off on 429 and
+//!   5xx, `MS-RequestId` / `MS-CorrelationId` headers).
+//! - [`sandbox::Sandbox`]: an in-memory stand-in that behaves like Partner Center, for local use
+//!   (nothing configured) and for tests.
+//!
+//! Callers depend only on [`PartnerCenter`] and on [`PartnerCenterError`], whose messages are
+//! safe to return to clients; the detail behind `Unavailable` is logged where it happens.
+
+pub mod http;
+pub mod sandbox;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+
+/// What brokergraph sends to create a customer (tenant) in Partner Center.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewCustomer {
+    pub company_name: String,
+    pub email: String,
+    /// ISO 3166-1 alpha-2.
+    pub country: String,
+    /// Without `.onmicrosoft.com`.
+    pub domain_prefix: String,
+    /// E.g. `en-US`.
+    pub culture: String,
+    /// E.g. `en`.
+    pub language: String,
+}
+
+/// A customer as Partner Center reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Customer {
+    pub tenant_id: uuid::Uuid,
+    /// E.g. `contoso.onmicrosoft.com`.
+    pub domain: String,
+    pub company_name: String,
+}
+
+/// Identifiers of one logical call: `request_id` stays the same across retries (Partner Center
+/// uses `MS-RequestId` for idempotency), `correlation_id` ties the calls of one brokergraph
+/// operation together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallIds {
+    pub request_id: uuid::Uuid,
+    pub correlation_id: uuid::Uuid,
+}
+
+/// What can go wrong talking to Partner Center. Every message is safe to show to a client.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PartnerCenterError {
+    /// The domain prefix is already taken.
+    #[error("the domain prefix `{0}` is already taken")]
+    DomainPrefixTaken(String),
+    /// Partner Center refused the request; its own (client-safe) message.
+    #[error("Partner Center refused the request: {0}")]
+    Validation(String),
+    /// No such customer for this partner.
+    #[error("the customer does not exist for this partner")]
+    CustomerNotFound,
+    /// Not reachable, timed out, throttled past the retries, 5xx, or refused our credentials
+    /// (logged; never detailed to clients).
+    #[error("Partner Center is unavailable; try again later")]
+    Unavailable,
+}
+
+impl PartnerCenterError {
+    /// The `extensions.code` a client sees.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::DomainPrefixTaken(_) => "DOMAIN_PREFIX_TAKEN",
+            Self::Validation(_) => "PARTNER_CENTER_VALIDATION_FAILED",
+            Self::CustomerNotFound => "PARTNER_CENTER_CUSTOMER_NOT_FOUND",
+            Self::Unavailable => "PARTNER_CENTER_UNAVAILABLE",
+        }
+    }
+}
+
+/// Microsoft Partner Center, as brokergraph needs it.
+#[async_trait::async_trait]
+pub trait PartnerCenter: Send + Sync + 'static {
+    /// Creates the customer and its tenant; idempotent on `ids.request_id`.
+    async fn create_customer(
+        &self,
+        customer: &NewCustomer,
+        ids: CallIds,
+    ) -> Result<Customer, PartnerCenterError>;
+
+    /// The customer with this tenant ID; `CustomerNotFound` when this partner has none.
+    async fn get_customer(
+        &self,
+        tenant_id: uuid::Uuid,
+        ids: CallIds,
+    ) -> Result<Customer, PartnerCenterError>;
+
+    /// Whether `<prefix>.onmicrosoft.com` is still free.
+    async fn domain_available(
+        &self,
+        prefix: &str,
+        ids: CallIds,
+    ) -> Result<bool, PartnerCenterError>;
+
+    /// Whether a manually linked tenant must exist here first (true for the real connection).
+    fn verifies_customers(&self) -> bool;
+}
+
+/// Defaults shared by clap and [`Default`], so the two cannot drift apart.
+const DEFAULT_TIMEOUT_SECONDS: u64 = 10;
+const DEFAULT_ATTEMPTS: u32 = 3;
+
+/// Configuration (clap, with env fallbacks; `global = true` on every arg like the rest of the
+/// CLI).
+///
+/// `Debug` is written by hand so that the token never reaches a log line.
+#[derive(Clone, clap::Args)]
+pub struct PartnerCenterConfig {
+    /// Base URL of the Partner Center REST API (e.g. https://api.partnercenter.microsoft.com);
+    /// unset means the built-in sandbox.
+    #[arg(long, env = "BROKERGRAPH_PARTNER_CENTER_URL", global = true)]
+    pub partner_center_url: Option<String>,
+
+    /// Bearer token for Partner Center (App+User token).
+    #[arg(
+        long,
+        env = "BROKERGRAPH_PARTNER_CENTER_TOKEN",
+        hide_env_values = true,
+        global = true
+    )]
+    pub partner_center_token: Option<String>,
+
+    /// Per-attempt time-out, in seconds.
+    #[arg(
+        long,
+        env = "BROKERGRAPH_PARTNER_CENTER_TIMEOUT",
+        default_value_t = DEFAULT_TIMEOUT_SECONDS,
+        global = true
+    )]
+    pub partner_center_timeout_seconds: u64,
+
+    /// Attempts on 429 and 5xx (and time-outs), with exponential back-off.
+    #[arg(
+        long,
+        env = "BROKERGRAPH_PARTNER_CENTER_ATTEMPTS",
+        default_value_t = DEFAULT_ATTEMPTS,
+        global = true
+    )]
+    pub partner_center_attempts: u32,
+}
+
+impl fmt::Debug for PartnerCenterConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PartnerCenterConfig")
+            .field("partner_center_url", &self.partner_center_url)
+            .field(
+                "partner_center_token",
+                &self.partner_center_token.as_ref().map(|_| "<redacted>"),
+            )
+            .field(
+                "partner_center_timeout_seconds",
+                &self.partner_center_timeout_seconds,
+            )
+            .field("partner_center_attempts", &self.partner_center_attempts)
+            .finish()
+    }
+}
+
+impl Default for PartnerCenterConfig {
+    fn default() -> Self {
+        Self {
+            partner_center_url: None,
+            partner_center_token: None,
+            partner_center_timeout_seconds: DEFAULT_TIMEOUT_SECONDS,
+            partner_center_attempts: DEFAULT_ATTEMPTS,
+        }
+    }
+}
+
+impl PartnerCenterConfig {
+    /// The HTTP client when a URL is set (a token is then required: error otherwise), else a
+    /// fresh sandbox.
+    ///
+    /// A URL that is set but blank is an error rather than "unset": falling back to the sandbox
+    /// there would silently hand out made-up tenant IDs in what was meant to be production.
+    pub fn build(&self) -> anyhow::Result<Arc<dyn PartnerCenter>> {
+        let Some(url) = self.partner_center_url.as_deref() else {
+            tracing::info!("no Partner Center URL configured: using the built-in sandbox");
+            return Ok(Arc::new(sandbox::Sandbox::new()));
+        };
+        if url.trim().is_empty() {
+            bail!(
+                "the Partner Center URL (--partner-center-url / BROKERGRAPH_PARTNER_CENTER_URL) \
+                 is set but empty; unset it to use the built-in sandbox"
+            );
+        }
+        let token = self
+            .partner_center_token
+            .as_deref()
+            .filter(|token| !token.trim().is_empty())
+            .context(
+                "a Partner Center URL is configured, so a token is required \
+                 (--partner-center-token / BROKERGRAPH_PARTNER_CENTER_TOKEN)",
+            )?;
+        let client = http::HttpPartnerCenter::new(
+            url,
+            token,
+            Duration::from_secs(self.partner_center_timeout_seconds),
+            self.partner_center_attempts,
+        )?;
+        Ok(Arc::new(client))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Debug, Parser)]
+    struct TestCli {
+        #[command(flatten)]
+        partner_center: PartnerCenterConfig,
+    }
+
+    #[test]
+    fn codes_are_stable() {
+        assert_eq!(
+            PartnerCenterError::DomainPrefixTaken("x".into()).code(),
+            "DOMAIN_PREFIX_TAKEN"
+        );
+        assert_eq!(
+            PartnerCenterError::Validation("x".into()).code(),
+            "PARTNER_CENTER_VALIDATION_FAILED"
+        );
+        assert_eq!(
+            PartnerCenterError::CustomerNotFound.code(),
+            "PARTNER_CENTER_CUSTOMER_NOT_FOUND"
+        );
+        assert_eq!(
+            PartnerCenterError::Unavailable.code(),
+            "PARTNER_CENTER_UNAVAILABLE"
+        );
+    }
+
+    #[test]
+    fn default_matches_the_command_line_defaults() {
+        let cli = TestCli::try_parse_from(["test"]).unwrap();
+        let parsed = cli.partner_center;
+        let default = PartnerCenterConfig::default();
+        assert_eq!(parsed.partner_center_url, default.partner_center_url);
+        assert_eq!(parsed.partner_center_token, default.partner_center_token);
+        assert_eq!(
+            parsed.partner_center_timeout_seconds,
+            default.partner_center_timeout_seconds
+        );
+        assert_eq!(
+            parsed.partner_center_attempts,
+            default.partner_center_attempts
+        );
+    }
+
+    #[test]
+    fn flags_are_parsed() {
+        let cli = TestCli::try_parse_from([
+            "test",
+            "--partner-center-url",
+            "https://pc.example",
+            "--partner-center-token",
+            "t0k3n",
+            "--partner-center-timeout-seconds",
+            "4",
+            "--partner-center-attempts",
+            "5",
+        ])
+        .unwrap();
+        let config = cli.partner_center;
+        assert_eq!(
+            config.partner_center_url.as_deref(),
+            Some("https://pc.example")
+        );
+        assert_eq!(config.partner_center_token.as_deref(), Some("t0k3n"));
+        assert_eq!(config.partner_center_timeout_seconds, 4);
+        assert_eq!(config.partner_center_attempts, 5);
+    }
+
+    #[test]
+    fn no_url_builds_a_sandbox_that_does_not_verify() {
+        let pc = PartnerCenterConfig::default().build().unwrap();
+        assert!(!pc.verifies_customers());
+    }
+
+    #[test]
+    fn a_url_without_a_token_is_refused() {
+        let config = PartnerCenterConfig {
+            partner_center_url: Some("https://pc.example".into()),
+            ..PartnerCenterConfig::default()
+        };
+        assert!(config.build().is_err());
+        let blank_token = PartnerCenterConfig {
+            partner_center_token: Some("  ".into()),
+            ..config
+        };
+        assert!(blank_token.build().is_err());
+    }
+
+    #[test]
+    fn a_blank_url_is_refused() {
+        let config = PartnerCenterConfig {
+            partner_center_url: Some(" ".into()),
+            partner_center_token: Some("t0k3n".into()),
+            ..PartnerCenterConfig::default()
+        };
+        assert!(config.build().is_err());
+    }
+
+    #[test]
+    fn a_url_and_token_build_the_http_client() {
+        let config = PartnerCenterConfig {
+            partner_center_url: Some("https://pc.example".into()),
+            partner_center_token: Some("t0k3n".into()),
+            ..PartnerCenterConfig::default()
+        };
+        let pc = config.build().unwrap();
+        assert!(pc.verifies_customers());
+    }
+
+    #[test]
+    fn debug_never_shows_the_token() {
+        let config = PartnerCenterConfig {
+            partner_center_url: Some("https://pc.example".into()),
+            partner_center_token: Some("t0k3n-s3cret".into()),
+            ..PartnerCenterConfig::default()
+        };
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("t0k3n-s3cret"), "{shown}");
+        assert!(shown.contains("<redacted>"), "{shown}");
+    }
+}
