@@ -2,7 +2,8 @@
 //! resolver runs: every check happens while parsing or validating.
 //!
 //! The defaults, and where they come from:
-//! - depth 15: the playground's own introspection query is 15 levels deep and must pass;
+//! - depth 15: the playground's own introspection query must pass (graphql-js 16's is 14 deep
+//!   as async-graphql counts, 15 as design.md counts; its `ofType` chain grows in newer ones);
 //!   Apollo Router allows 100 and graphql-armor 6 (with introspection exempt); 15 also fits
 //!   the deepest dashboard path (broker → organizations → users → subscriptions, 13).
 //! - complexity 50,000: each field costs 1, a connection multiplies what it selects by the
@@ -187,6 +188,29 @@ fn count_root_fields<'a>(
         .sum()
 }
 
+/// Whether a root selection asks for `__schema` or `__type` (through fragments too).
+fn asks_introspection<'a>(
+    document: &'a ExecutableDocument,
+    set: &'a SelectionSet,
+    seen: &mut HashSet<&'a str>,
+) -> bool {
+    set.items.iter().any(|selection| match &selection.node {
+        Selection::Field(field) => matches!(field.node.name.node.as_str(), "__schema" | "__type"),
+        Selection::InlineFragment(fragment) => {
+            asks_introspection(document, &fragment.node.selection_set.node, seen)
+        }
+        Selection::FragmentSpread(spread) => {
+            let name = spread.node.fragment_name.node.as_str();
+            match document.fragments.get(name) {
+                Some(fragment) if seen.insert(name) => {
+                    asks_introspection(document, &fragment.node.selection_set.node, seen)
+                }
+                _ => false,
+            }
+        }
+    })
+}
+
 /// Applies the limits async-graphql has no setting for, and codes the ones it has.
 pub struct OperationLimits(pub Limits);
 
@@ -239,6 +263,16 @@ impl Extension for OperationLimitsExtension {
             ));
         }
         for (_, operation) in document.operations.iter() {
+            let selection = &operation.node.selection_set.node;
+            if !limits.introspection
+                && asks_introspection(&document, selection, &mut HashSet::new())
+            {
+                // async-graphql would answer `null` for these; a refusal is clearer.
+                return Err(refused(
+                    "GRAPHQL_VALIDATION_FAILED",
+                    "introspection is disabled on this server".into(),
+                ));
+            }
             let roots = count_root_fields(
                 &document,
                 &operation.node.selection_set.node,

@@ -1,12 +1,21 @@
 //! GraphQL over WebSocket (`graphql-transport-ws`, and the older `graphql-ws`) at
 //! `/graphql/ws`. The token is verified once per connection, from `connection_init`'s payload.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
 use async_graphql::{Data, ErrorExtensions};
 use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
+use axum::extract::ws::{CloseFrame, Message};
 use axum::extract::{State, WebSocketUpgrade};
 use axum::response::Response;
+use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
+
+/// graphql-transport-ws: `4403: Forbidden` closes a connection whose `connection_init` was
+/// refused. async-graphql closes with 1002 (protocol error) instead, so the sink rewrites it.
+const FORBIDDEN: u16 = 4403;
 
 use super::AppState;
 
@@ -40,7 +49,22 @@ pub async fn upgrade(
         .on_upgrade(move |socket| {
             let schema = state.schema.clone();
             let auth = state.auth.clone();
-            GraphQLWebSocket::new(socket, schema, protocol)
+            let refused = Arc::new(AtomicBool::new(false));
+            let seen = refused.clone();
+            let (sink, stream) = socket.split();
+            let sink = sink.with(move |message: Message| {
+                let message = match message {
+                    Message::Close(Some(frame)) if seen.load(Ordering::Relaxed) => {
+                        Message::Close(Some(CloseFrame {
+                            code: FORBIDDEN,
+                            reason: frame.reason,
+                        }))
+                    }
+                    other => other,
+                };
+                futures_util::future::ready(Ok::<_, axum::Error>(message))
+            });
+            GraphQLWebSocket::new_with_pair(sink, stream, schema, protocol)
                 .on_connection_init(move |payload| async move {
                     match auth.authenticate(authorization(&payload).as_deref()).await {
                         Ok(principal) => {
@@ -49,6 +73,7 @@ pub async fn upgrade(
                             Ok(data)
                         }
                         Err(error) => {
+                            refused.store(true, Ordering::Relaxed);
                             tracing::warn!(
                                 reason = error.reason,
                                 "websocket refused: not authenticated"
