@@ -9,7 +9,7 @@ use jsonwebtoken::{Algorithm, DecodingKey};
 use super::jwks::JwksCache;
 use super::{Authenticator, Keys, dev};
 
-#[derive(Debug, Clone, clap::Args)]
+#[derive(Clone, clap::Args)]
 pub struct AuthConfig {
     /// HS256 shared secret that signs and verifies tokens.
     #[arg(
@@ -87,6 +87,22 @@ pub struct AuthConfig {
         global = true
     )]
     pub jwt_organization_claim: String,
+}
+
+/// Never prints the secret (the CLI's configuration is `Debug`).
+impl std::fmt::Debug for AuthConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthConfig")
+            .field("jwt_secret", &self.jwt_secret.as_ref().map(|_| "<redacted>"))
+            .field("jwt_public_key", &self.jwt_public_key)
+            .field("jwks_url", &self.jwks_url)
+            .field("jwt_algorithm", &self.jwt_algorithm)
+            .field("jwt_issuer", &self.jwt_issuer)
+            .field("jwt_audience", &self.jwt_audience)
+            .field("jwt_leeway_seconds", &self.jwt_leeway_seconds)
+            .field("claims", &self.claim_names())
+            .finish()
+    }
 }
 
 /// The names of the claims that carry role and scope.
