@@ -296,7 +296,9 @@ async fn serve(cli: &Cli) -> anyhow::Result<()> {
 /// them (at most 10 s each, a `Retry-After` included), with a little to spare.
 fn partner_center_deadline(config: &PartnerCenterConfig) -> std::time::Duration {
     let attempts = u64::from(config.partner_center_attempts.max(1));
-    std::time::Duration::from_secs(config.partner_center_timeout_seconds * attempts + 10 * (attempts - 1) + 2)
+    std::time::Duration::from_secs(
+        config.partner_center_timeout_seconds * attempts + 10 * (attempts - 1) + 2,
+    )
 }
 
 /// Resolves on SIGINT or SIGTERM; in-flight requests then finish before the server stops.

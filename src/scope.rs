@@ -47,6 +47,31 @@ pub trait Scoped: EntityTrait {
     fn visible(scope: &Scope) -> Condition;
 }
 
+/// A scoped entity looked up by its primary key.
+pub trait ById: Scoped {
+    fn id_column() -> Self::Column;
+}
+
+macro_rules! by_id {
+    ($($module:ident),* $(,)?) => {$(
+        impl ById for $module::Entity {
+            fn id_column() -> Self::Column {
+                $module::Column::Id
+            }
+        }
+    )*};
+}
+by_id!(
+    broker,
+    organization,
+    tenant,
+    user,
+    service,
+    subscription,
+    service_account,
+    audit_event
+);
+
 fn none() -> Condition {
     Condition::all().add(Expr::cust("1 = 0"))
 }

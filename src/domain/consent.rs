@@ -75,14 +75,7 @@ async fn tenant_for(
     principal: &Principal,
     tenant_id: Uuid,
 ) -> Result<(tenant::Model, organization::Model), ApiError> {
-    let tenant = visible::<tenant::Entity, _>(
-        &services.db,
-        principal,
-        tenant::Column::Id,
-        tenant_id,
-        "tenant",
-    )
-    .await?;
+    let tenant = visible::<tenant::Entity>(&services.db, principal, tenant_id, "tenant").await?;
     let organization = organization::Entity::find_by_id(tenant.organization_id)
         .one(&services.db)
         .await?

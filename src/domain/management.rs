@@ -110,9 +110,7 @@ pub async fn update_broker(
     id: Uuid,
     input: BrokerInput,
 ) -> Result<broker::Model, ApiError> {
-    let before =
-        visible::<broker::Entity, _>(&services.db, principal, broker::Column::Id, id, "broker")
-            .await?;
+    let before = visible::<broker::Entity>(&services.db, principal, id, "broker").await?;
     policy::brokers(principal)?;
     let mut row = before.clone().into_active_model();
     if let Some(slug) = &input.slug {
@@ -139,9 +137,7 @@ pub async fn delete_broker(
     principal: &Principal,
     id: Uuid,
 ) -> Result<broker::Model, ApiError> {
-    let before =
-        visible::<broker::Entity, _>(&services.db, principal, broker::Column::Id, id, "broker")
-            .await?;
+    let before = visible::<broker::Entity>(&services.db, principal, id, "broker").await?;
     policy::brokers(principal)?;
     let txn = super::write(&services.db).await?;
     let organizations = before
@@ -209,14 +205,7 @@ pub async fn create_organization(
     let broker_id = input
         .broker_id
         .ok_or_else(|| ApiError::bad_input("brokerId", "`brokerId` is required"))?;
-    let broker = visible::<broker::Entity, _>(
-        &services.db,
-        principal,
-        broker::Column::Id,
-        broker_id,
-        "broker",
-    )
-    .await?;
+    let broker = visible::<broker::Entity>(&services.db, principal, broker_id, "broker").await?;
     policy::broker_data(principal, broker.id)?;
     let now = Utc::now();
     let txn = super::write(&services.db).await?;
@@ -248,14 +237,7 @@ pub async fn update_organization(
     input: OrganizationInput,
 ) -> Result<organization::Model, ApiError> {
     let db = &services.db;
-    let before = visible::<organization::Entity, _>(
-        db,
-        principal,
-        organization::Column::Id,
-        id,
-        "organization",
-    )
-    .await?;
+    let before = visible::<organization::Entity>(db, principal, id, "organization").await?;
     policy::broker_data(principal, before.broker_id)?;
     let mut row = before.clone().into_active_model();
     if let Some(name) = &input.name {
@@ -279,9 +261,7 @@ pub async fn update_organization(
     let txn = super::write(db).await?;
     if let Some(target) = input.broker_id.filter(|target| *target != before.broker_id) {
         // Moving an organization changes its scope: only a role that owns both brokers may.
-        let target =
-            visible::<broker::Entity, _>(&txn, principal, broker::Column::Id, target, "broker")
-                .await?;
+        let target = visible::<broker::Entity>(&txn, principal, target, "broker").await?;
         policy::broker_data(principal, target.id)?;
         if before
             .find_related(subscription::Entity)
@@ -311,14 +291,8 @@ pub async fn delete_organization(
     principal: &Principal,
     id: Uuid,
 ) -> Result<organization::Model, ApiError> {
-    let before = visible::<organization::Entity, _>(
-        &services.db,
-        principal,
-        organization::Column::Id,
-        id,
-        "organization",
-    )
-    .await?;
+    let before =
+        visible::<organization::Entity>(&services.db, principal, id, "organization").await?;
     policy::broker_data(principal, before.broker_id)?;
     let txn = super::write(&services.db).await?;
     if before
@@ -380,14 +354,7 @@ async fn organization_for_users(
     principal: &Principal,
     id: Uuid,
 ) -> Result<organization::Model, ApiError> {
-    let organization = visible::<organization::Entity, _>(
-        db,
-        principal,
-        organization::Column::Id,
-        id,
-        "organization",
-    )
-    .await?;
+    let organization = visible::<organization::Entity>(db, principal, id, "organization").await?;
     policy::organization_data(principal, organization.broker_id, organization.id)?;
     Ok(organization)
 }
@@ -435,7 +402,7 @@ pub async fn update_user(
     input: UserInput,
 ) -> Result<user::Model, ApiError> {
     let db = &services.db;
-    let before = visible::<user::Entity, _>(db, principal, user::Column::Id, id, "user").await?;
+    let before = visible::<user::Entity>(db, principal, id, "user").await?;
     let organization = organization_for_users(db, principal, before.organization_id).await?;
     let mut row = before.clone().into_active_model();
     if let Some(email) = &input.email {
@@ -480,8 +447,7 @@ pub async fn delete_user(
     principal: &Principal,
     id: Uuid,
 ) -> Result<user::Model, ApiError> {
-    let before =
-        visible::<user::Entity, _>(&services.db, principal, user::Column::Id, id, "user").await?;
+    let before = visible::<user::Entity>(&services.db, principal, id, "user").await?;
     let organization =
         organization_for_users(&services.db, principal, before.organization_id).await?;
     let txn = super::write(&services.db).await?;
@@ -527,14 +493,7 @@ pub async fn create_service(
     let broker_id = input
         .broker_id
         .ok_or_else(|| ApiError::bad_input("brokerId", "`brokerId` is required"))?;
-    let broker = visible::<broker::Entity, _>(
-        &services.db,
-        principal,
-        broker::Column::Id,
-        broker_id,
-        "broker",
-    )
-    .await?;
+    let broker = visible::<broker::Entity>(&services.db, principal, broker_id, "broker").await?;
     policy::broker_data(principal, broker.id)?;
     let now = Utc::now();
     let txn = super::write(&services.db).await?;
@@ -563,9 +522,7 @@ pub async fn update_service(
     id: Uuid,
     input: ServiceInput,
 ) -> Result<service::Model, ApiError> {
-    let before =
-        visible::<service::Entity, _>(&services.db, principal, service::Column::Id, id, "service")
-            .await?;
+    let before = visible::<service::Entity>(&services.db, principal, id, "service").await?;
     policy::broker_data(principal, before.broker_id)?;
     if input
         .broker_id
@@ -604,9 +561,7 @@ pub async fn delete_service(
     principal: &Principal,
     id: Uuid,
 ) -> Result<service::Model, ApiError> {
-    let before =
-        visible::<service::Entity, _>(&services.db, principal, service::Column::Id, id, "service")
-            .await?;
+    let before = visible::<service::Entity>(&services.db, principal, id, "service").await?;
     policy::broker_data(principal, before.broker_id)?;
     let txn = super::write(&services.db).await?;
     let used = before
@@ -651,18 +606,10 @@ pub async fn create_subscription(
     let service_id = input
         .service_id
         .ok_or_else(|| ApiError::bad_input("serviceId", "`serviceId` is required"))?;
-    let organization = visible::<organization::Entity, _>(
-        db,
-        principal,
-        organization::Column::Id,
-        organization_id,
-        "organization",
-    )
-    .await?;
+    let organization =
+        visible::<organization::Entity>(db, principal, organization_id, "organization").await?;
     policy::broker_data(principal, organization.broker_id)?;
-    let service =
-        visible::<service::Entity, _>(db, principal, service::Column::Id, service_id, "service")
-            .await?;
+    let service = visible::<service::Entity>(db, principal, service_id, "service").await?;
     if service.broker_id != organization.broker_id {
         return Err(ApiError::bad_input(
             "serviceId",
@@ -703,6 +650,21 @@ pub async fn create_subscription(
     finish(txn, principal, event, row).await
 }
 
+/// A subscription the caller may change, with its organization.
+async fn subscription_to_change(
+    db: &impl ConnectionTrait,
+    principal: &Principal,
+    id: Uuid,
+) -> Result<(subscription::Model, organization::Model), ApiError> {
+    let subscription = visible::<subscription::Entity>(db, principal, id, "subscription").await?;
+    let organization = organization::Entity::find_by_id(subscription.organization_id)
+        .one(db)
+        .await?
+        .ok_or_else(|| ApiError::not_found("organization"))?;
+    policy::broker_data(principal, organization.broker_id)?;
+    Ok((subscription, organization))
+}
+
 pub async fn update_subscription(
     services: &Services,
     principal: &Principal,
@@ -710,19 +672,7 @@ pub async fn update_subscription(
     input: SubscriptionInput,
 ) -> Result<subscription::Model, ApiError> {
     let db = &services.db;
-    let before = visible::<subscription::Entity, _>(
-        db,
-        principal,
-        subscription::Column::Id,
-        id,
-        "subscription",
-    )
-    .await?;
-    let organization = organization::Entity::find_by_id(before.organization_id)
-        .one(db)
-        .await?
-        .ok_or_else(|| ApiError::not_found("organization"))?;
-    policy::broker_data(principal, organization.broker_id)?;
+    let (before, organization) = subscription_to_change(db, principal, id).await?;
     for (field, changed) in [
         (
             "organizationId",
@@ -765,19 +715,7 @@ pub async fn delete_subscription(
     id: Uuid,
 ) -> Result<subscription::Model, ApiError> {
     let db = &services.db;
-    let before = visible::<subscription::Entity, _>(
-        db,
-        principal,
-        subscription::Column::Id,
-        id,
-        "subscription",
-    )
-    .await?;
-    let organization = organization::Entity::find_by_id(before.organization_id)
-        .one(db)
-        .await?
-        .ok_or_else(|| ApiError::not_found("organization"))?;
-    policy::broker_data(principal, organization.broker_id)?;
+    let (before, organization) = subscription_to_change(db, principal, id).await?;
     let txn = super::write(db).await?;
     subscription::Entity::delete_by_id(id).exec(&txn).await?;
     let event = Event::new("subscription.deleted", "ServiceSubscription", id)
@@ -795,15 +733,9 @@ async fn assignment_parts(
     user_id: Uuid,
 ) -> Result<(subscription::Model, user::Model, organization::Model), ApiError> {
     let db = &services.db;
-    let subscription = visible::<subscription::Entity, _>(
-        db,
-        principal,
-        subscription::Column::Id,
-        subscription_id,
-        "subscription",
-    )
-    .await?;
-    let user = visible::<user::Entity, _>(db, principal, user::Column::Id, user_id, "user").await?;
+    let subscription =
+        visible::<subscription::Entity>(db, principal, subscription_id, "subscription").await?;
+    let user = visible::<user::Entity>(db, principal, user_id, "user").await?;
     if user.organization_id != subscription.organization_id {
         return Err(ApiError::bad_input(
             "userId",

@@ -25,7 +25,7 @@ use crate::auth::Principal;
 use crate::crypto::CredentialCipher;
 use crate::error::ApiError;
 use crate::partner_center::PartnerCenter;
-use crate::scope::Scoped;
+use crate::scope::ById;
 
 /// What the domain needs from the outside world.
 #[derive(Clone)]
@@ -50,21 +50,16 @@ pub async fn write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr
 }
 
 /// The row `id` of `E` as the principal sees it: outside its scope it does not exist.
-pub async fn visible<E, C>(
+pub async fn visible<E: ById>(
     db: &impl sea_orm::ConnectionTrait,
     principal: &Principal,
-    column: C,
     id: uuid::Uuid,
     what: &str,
-) -> Result<E::Model, ApiError>
-where
-    E: Scoped,
-    C: sea_orm::ColumnTrait,
-{
+) -> Result<E::Model, ApiError> {
     principal
         .scope()
         .find::<E>()
-        .filter(column.eq(id))
+        .filter(sea_orm::ColumnTrait::eq(&E::id_column(), id))
         .one(db)
         .await?
         .ok_or_else(|| ApiError::not_found(what))

@@ -75,23 +75,11 @@ pub async fn add_microsoft_service(
         .map(|prefix| validate::domain_prefix("domainPrefix", prefix))
         .transpose()?;
     let db = &services.db;
-    let organization = visible::<organization::Entity, _>(
-        db,
-        principal,
-        organization::Column::Id,
-        input.organization_id,
-        "organization",
-    )
-    .await?;
+    let organization =
+        visible::<organization::Entity>(db, principal, input.organization_id, "organization")
+            .await?;
     policy::organization_data(principal, organization.broker_id, organization.id)?;
-    let service = visible::<service::Entity, _>(
-        db,
-        principal,
-        service::Column::Id,
-        input.service_id,
-        "service",
-    )
-    .await?;
+    let service = visible::<service::Entity>(db, principal, input.service_id, "service").await?;
     if service.broker_id != organization.broker_id {
         return Err(ApiError::bad_input(
             "serviceId",

@@ -68,14 +68,7 @@ async fn organization_for_linking(
     principal: &Principal,
     id: Uuid,
 ) -> Result<organization::Model, ApiError> {
-    let organization = visible::<organization::Entity, _>(
-        db,
-        principal,
-        organization::Column::Id,
-        id,
-        "organization",
-    )
-    .await?;
+    let organization = visible::<organization::Entity>(db, principal, id, "organization").await?;
     policy::broker_data(principal, organization.broker_id)?;
     Ok(organization)
 }

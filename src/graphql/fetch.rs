@@ -4,10 +4,11 @@ use async_graphql::{Context, OutputType};
 use sea_orm::{EntityTrait, FromQueryResult, Select};
 use uuid::Uuid;
 
-use super::loaders::{ById, Children, Id, PageOf};
+use super::loaders::{Children, Id, PageOf};
 use super::pagination::{Conn, Keyed, Order, PageArgs, fetch_pages, single};
 use super::request;
 use crate::error::{ApiError, ApiResult};
+use crate::scope::ById;
 
 /// The row with this id, if it exists in the caller's scope.
 pub async fn by_id<E>(ctx: &Context<'_>, id: Uuid) -> ApiResult<Option<E::Model>>

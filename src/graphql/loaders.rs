@@ -11,44 +11,17 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use entity::{
-    audit_event, broker, organization, service, service_account, subscription, tenant, user,
-};
+use entity::{organization, service, service_account, subscription, tenant, user};
 
 use super::pagination::{Keyed, Page, PageRequest, Parent, fetch_pages};
 use crate::error::ApiError;
-use crate::scope::{Scope, Scoped};
+use crate::scope::{ById, Scope, Scoped};
 
 /// Runs the batches of one request, in that request's scope.
 pub struct DbLoader {
     pub db: DatabaseConnection,
     pub scope: Scope,
 }
-
-/// An entity looked up by primary key.
-pub trait ById: Scoped {
-    fn id_column() -> Self::Column;
-}
-
-macro_rules! by_id {
-    ($($module:ident),*) => {$(
-        impl ById for $module::Entity {
-            fn id_column() -> Self::Column {
-                $module::Column::Id
-            }
-        }
-    )*};
-}
-by_id!(
-    broker,
-    organization,
-    tenant,
-    user,
-    service,
-    subscription,
-    service_account,
-    audit_event
-);
 
 /// Key: the row of `E` with this id.
 pub struct Id<E>(pub Uuid, PhantomData<fn() -> E>);
