@@ -90,20 +90,31 @@ pub struct RequestContext {
     pub loader: DataLoader<DbLoader>,
 }
 
+/// Marks an operation that runs on a single-threaded executor (see `http::graphql`).
+///
+/// There, a batch's load is spawned as a local task, which runs only once the operation has
+/// done all it can without the batch — that is, once every sibling has asked for its key — so
+/// each nesting level is exactly one statement, with no timer. Elsewhere (WebSocket) the
+/// loader waits the usual 1 ms for siblings, on the multi-threaded runtime.
+#[derive(Debug, Clone, Copy)]
+pub struct LocalExecution;
+
 impl RequestContext {
     /// A request with no verified principal sees nothing.
-    pub fn new(db: DatabaseConnection, principal: Option<Principal>) -> Self {
+    pub fn new(db: DatabaseConnection, principal: Option<Principal>, local: bool) -> Self {
         let scope = principal
             .as_ref()
             .map(Principal::scope)
             .unwrap_or(Scope::Nothing);
-        let loader = DataLoader::new(
-            DbLoader {
-                db: db.clone(),
-                scope: scope.clone(),
-            },
-            tokio::spawn,
-        );
+        let batches = DbLoader {
+            db: db.clone(),
+            scope: scope.clone(),
+        };
+        let loader = if local {
+            DataLoader::new(batches, tokio::task::spawn_local).delay(std::time::Duration::ZERO)
+        } else {
+            DataLoader::new(batches, tokio::spawn)
+        };
         RequestContext {
             db,
             principal,
@@ -139,7 +150,11 @@ impl Extension for RequestScope {
                     .and_then(|data| data.downcast_ref::<Principal>())
                     .or_else(|| ctx.data_opt::<Principal>())
                     .cloned();
-                request.data(RequestContext::new(db.clone(), principal))
+                let local = request
+                    .data
+                    .get(&std::any::TypeId::of::<LocalExecution>())
+                    .is_some();
+                request.data(RequestContext::new(db.clone(), principal, local))
             }
             None => request,
         };

@@ -24,6 +24,7 @@ use serde_json::{Value, json};
 
 use super::AppState;
 use crate::auth::{AuthError, Principal};
+use crate::graphql::LocalExecution;
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
 
@@ -182,10 +183,27 @@ impl Extension for HttpRules {
     }
 }
 
-/// One operation's answer: the body and whether it ran.
+/// One operation's answer.
 struct Answer {
-    body: Value,
+    body: Body,
     status: StatusCode,
+}
+
+enum Body {
+    /// An operation that ran: serialised straight to the wire.
+    Ran(async_graphql::Response),
+    /// A refusal built here.
+    Refused(Value),
+}
+
+impl Body {
+    /// One entry of a batch's array.
+    fn into_value(self) -> Value {
+        match self {
+            Body::Ran(response) => serde_json::to_value(&response).unwrap_or(Value::Null),
+            Body::Refused(value) => value,
+        }
+    }
 }
 
 async fn run(
@@ -199,20 +217,41 @@ async fn run(
         operation_name: request.operation_name.clone(),
         ..Outcome::default()
     });
-    let request = request.data(principal.clone()).data(outcome.clone());
+    let request = request
+        .data(principal.clone())
+        .data(outcome.clone())
+        .data(LocalExecution);
     let timeout = state.limits.request_timeout();
-    let Ok(response) = tokio::time::timeout(timeout, state.schema.execute(request)).await else {
-        tracing::warn!(timeout_seconds = timeout.as_secs(), "request timed out");
-        let message = format!("the request took longer than {} s", timeout.as_secs());
-        return Answer {
-            body: json!({ "errors": [error_json("REQUEST_TIMEOUT", &message)] }),
-            status: StatusCode::GATEWAY_TIMEOUT,
-        };
+    // The operation runs on a single-threaded executor, so its DataLoader batches each level
+    // whole (see `LocalExecution`); the handler itself stays on the multi-threaded runtime.
+    let schema = state.schema.clone();
+    let mut task = state
+        .executors
+        .spawn_pinned(move || async move { schema.execute(request).await });
+    let response = match tokio::time::timeout(timeout, &mut task).await {
+        Ok(Ok(response)) => response,
+        Ok(Err(error)) => {
+            tracing::error!(error = %error, "operation task failed");
+            return Answer {
+                body: Body::Refused(
+                    json!({ "errors": [error_json("INTERNAL_SERVER_ERROR", "internal server error")] }),
+                ),
+                status: StatusCode::INTERNAL_SERVER_ERROR,
+            };
+        }
+        Err(_) => {
+            task.abort();
+            tracing::warn!(timeout_seconds = timeout.as_secs(), "request timed out");
+            let message = format!("the request took longer than {} s", timeout.as_secs());
+            return Answer {
+                body: Body::Refused(json!({ "errors": [error_json("REQUEST_TIMEOUT", &message)] })),
+                status: StatusCode::GATEWAY_TIMEOUT,
+            };
+        }
     };
     if outcome.executed.load(Ordering::Relaxed) {
-        let body = serde_json::to_value(&response).unwrap_or(Value::Null);
         return Answer {
-            body,
+            body: Body::Ran(response),
             status: StatusCode::OK,
         };
     }
@@ -227,13 +266,16 @@ async fn run(
         StatusCode::BAD_REQUEST
     };
     Answer {
-        body: json!({ "errors": errors }),
+        body: Body::Refused(json!({ "errors": errors })),
         status,
     }
 }
 
 fn finish(media: Media, answer: Answer) -> Response {
-    let mut response = respond(media, answer.status, &answer.body);
+    let mut response = match &answer.body {
+        Body::Ran(ran) => respond(media, answer.status, ran),
+        Body::Refused(value) => respond(media, answer.status, value),
+    };
     if answer.status == StatusCode::METHOD_NOT_ALLOWED {
         response
             .headers_mut()
@@ -384,7 +426,10 @@ async fn batch(
     let mut answers = Vec::with_capacity(items.len());
     for item in items {
         answers.push(match parse_request(item) {
-            Ok(request) => run(state, principal, request, false).await.body,
+            Ok(request) => run(state, principal, request, false)
+                .await
+                .body
+                .into_value(),
             Err((code, message)) => json!({ "errors": [error_json(code, &message)] }),
         });
     }

@@ -45,6 +45,8 @@ pub struct AppState(Arc<Inner>);
 
 pub struct Inner {
     pub db: DatabaseConnection,
+    /// Single-threaded executors that run GraphQL operations (one per core).
+    pub executors: tokio_util::task::LocalPoolHandle,
     pub schema: AppSchema,
     pub auth: Arc<Authenticator>,
     pub limits: Limits,
@@ -61,8 +63,10 @@ impl AppState {
     ) -> Self {
         let db = services.db.clone();
         let schema = crate::graphql::server_schema(services, &limits);
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
         AppState(Arc::new(Inner {
             db,
+            executors: tokio_util::task::LocalPoolHandle::new(cores),
             schema,
             auth,
             limits,

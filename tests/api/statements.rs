@@ -66,4 +66,22 @@ async fn should_run_as_many_statements_for_ten_times_the_data(app: TestApp) {
     assert_eq!(large, small, "statements for 20 brokers");
 }
 
-db_tests!(should_run_as_many_statements_for_ten_times_the_data);
+/// Under concurrent load each level is still one batch: operations run on single-threaded
+/// executors, where a batch loads only once every sibling has asked (no timer to race).
+async fn should_keep_one_statement_per_level_under_concurrent_load(app: TestApp) {
+    grow(&app, 0, 20).await;
+    app.reset_statements();
+    let requests = (0..12).map(|_| app.query(DASHBOARD, json!({})));
+    let answers = futures_util::future::join_all(requests).await;
+    assert!(
+        answers
+            .iter()
+            .all(|data| data["brokers"]["edges"].as_array().map(Vec::len) == Some(20))
+    );
+    assert_eq!(app.statement_count(), 12 * 5);
+}
+
+db_tests!(
+    should_run_as_many_statements_for_ten_times_the_data,
+    should_keep_one_statement_per_level_under_concurrent_load,
+);
