@@ -40,10 +40,20 @@ class StatementCounter:
         return self
 
     def stop(self):
-        if self._server is not None:
-            self._loop.call_soon_threadsafe(self._server.close)
+        try:
+            asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop).result(5)
+        except Exception:  # noqa: BLE001 - stopping anyway
+            pass
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5)
+
+    async def _shutdown(self):
+        if self._server is not None:
+            self._server.close()
+        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     def mark(self):
         return len(self.statements)
@@ -90,7 +100,7 @@ class StatementCounter:
                 await up_writer.drain()
                 if kind == b"X":
                     break
-        except (asyncio.IncompleteReadError, ConnectionError, OSError):
+        except (asyncio.IncompleteReadError, ConnectionError, OSError, asyncio.CancelledError):
             pass
         finally:
             up_writer.close()
