@@ -16,7 +16,7 @@ where
     E: ById,
     E::Model: Keyed + Clone + Send + Sync,
 {
-    request(ctx)?.loader.load_one(Id::<E>::new(id)).await
+    request(ctx)?.load(Id::<E>::new(id)).await
 }
 
 /// A parent row every child row has; out of scope it is reported as not found.
@@ -45,8 +45,7 @@ where
 {
     let page_request = args.request(order)?;
     let page = request(ctx)?
-        .loader
-        .load_one(PageOf::<R>::new(parent, page_request))
+        .load(PageOf::<R>::new(parent, page_request))
         .await?
         .unwrap_or_default();
     Ok(page.into_connection(order, node))

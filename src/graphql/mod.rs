@@ -19,8 +19,9 @@ pub mod tenant;
 pub mod user;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-use async_graphql::dataloader::DataLoader;
+use async_graphql::dataloader::{DataLoader, Loader};
 use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest,
 };
@@ -87,15 +88,18 @@ pub struct RequestContext {
     pub db: DatabaseConnection,
     pub principal: Option<Principal>,
     pub scope: Scope,
-    pub loader: DataLoader<DbLoader>,
+    loader: DataLoader<DbLoader>,
+    /// How many keys the operation has asked the loader for (see `LocalExecution`).
+    asks: Arc<AtomicUsize>,
 }
 
 /// Marks an operation that runs on a single-threaded executor (see `http::graphql`).
 ///
-/// There, a batch's load is spawned as a local task, which runs only once the operation has
-/// done all it can without the batch — that is, once every sibling has asked for its key — so
-/// each nesting level is exactly one statement, with no timer. Elsewhere (WebSocket) the
-/// loader waits the usual 1 ms for siblings, on the multi-threaded runtime.
+/// There, a batch's load is a local task that waits, yielding, until the operation stops
+/// asking for keys: async-graphql resolves a long list in chunks and yields between them, and
+/// every chunk asks for more keys. Only when a whole turn of the executor adds none has every
+/// sibling asked, so each nesting level is one statement, with no timer to race. Elsewhere
+/// (WebSocket) the loader waits the usual 1 ms for siblings, on the multi-threaded runtime.
 #[derive(Debug, Clone, Copy)]
 pub struct LocalExecution;
 
@@ -110,8 +114,23 @@ impl RequestContext {
             db: db.clone(),
             scope: scope.clone(),
         };
+        let asks = Arc::new(AtomicUsize::new(0));
         let loader = if local {
-            DataLoader::new(batches, tokio::task::spawn_local).delay(std::time::Duration::ZERO)
+            let asked = asks.clone();
+            DataLoader::new(batches, move |load| {
+                let asked = asked.clone();
+                tokio::task::spawn_local(async move {
+                    loop {
+                        let before = asked.load(Ordering::Relaxed);
+                        tokio::task::yield_now().await;
+                        if asked.load(Ordering::Relaxed) == before {
+                            break;
+                        }
+                    }
+                    load.await
+                })
+            })
+            .delay(std::time::Duration::ZERO)
         } else {
             DataLoader::new(batches, tokio::spawn)
         };
@@ -120,7 +139,18 @@ impl RequestContext {
             principal,
             scope,
             loader,
+            asks,
         }
+    }
+
+    /// Loads one key through the request's batches.
+    pub async fn load<K>(&self, key: K) -> ApiResult<Option<<DbLoader as Loader<K>>::Value>>
+    where
+        K: Send + Sync + std::hash::Hash + Eq + Clone + 'static,
+        DbLoader: Loader<K, Error = ApiError>,
+    {
+        self.asks.fetch_add(1, Ordering::Relaxed);
+        self.loader.load_one(key).await
     }
 }
 

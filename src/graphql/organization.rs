@@ -82,10 +82,7 @@ impl Organization {
 
     /// The Microsoft tenant this organization is linked to, if any.
     async fn tenant(&self, ctx: &Context<'_>) -> ApiResult<Option<Tenant>> {
-        let tenant = request(ctx)?
-            .loader
-            .load_one(TenantOfOrganization(self.0.id))
-            .await?;
+        let tenant = request(ctx)?.load(TenantOfOrganization(self.0.id)).await?;
         Ok(tenant.map(Tenant))
     }
 

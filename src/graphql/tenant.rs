@@ -84,10 +84,7 @@ impl Tenant {
 
     /// The customer-consent service account, when the customer manages the tenant that way.
     async fn service_account(&self, ctx: &Context<'_>) -> ApiResult<Option<ServiceAccount>> {
-        let account = request(ctx)?
-            .loader
-            .load_one(AccountOfTenant(self.0.id))
-            .await?;
+        let account = request(ctx)?.load(AccountOfTenant(self.0.id)).await?;
         Ok(account.map(ServiceAccount))
     }
 }

@@ -81,7 +81,35 @@ async fn should_keep_one_statement_per_level_under_concurrent_load(app: TestApp)
     assert_eq!(app.statement_count(), 12 * 5);
 }
 
+/// A level longer than async-graphql resolves in one go (it yields every 32 items) is still
+/// one statement.
+async fn should_load_a_long_list_level_in_one_statement(app: TestApp) {
+    let broker = fixtures::broker(&app.db, "wide", "Wide").await;
+    for o in 0..45 {
+        let org = fixtures::organization(&app.db, &broker, &format!("Wide {o:02}"), "DE").await;
+        fixtures::tenant(&app.db, &org).await;
+        let email = format!("u@o{o}.example");
+        fixtures::user(&app.db, &org, &email, OrganizationRole::OrganizationUser).await;
+    }
+    let query =
+        "{ brokers(first: 1) { edges { node { organizations(first: 50) { edges { node { name
+        tenant { microsoftTenantId } users(first: 20) { edges { node { email } } } } } } } } } }";
+    app.reset_statements();
+    let data = app.query(query, json!({})).await;
+    let organizations = data["brokers"]["edges"][0]["node"]["organizations"]["edges"]
+        .as_array()
+        .unwrap();
+    assert_eq!(organizations.len(), 45);
+    // brokers, organizations, tenants, users
+    assert_eq!(app.statement_count(), 4);
+    app.reset_statements();
+    let answers = futures_util::future::join_all((0..8).map(|_| app.query(query, json!({})))).await;
+    assert_eq!(answers.len(), 8);
+    assert_eq!(app.statement_count(), 8 * 4);
+}
+
 db_tests!(
     should_run_as_many_statements_for_ten_times_the_data,
+    should_load_a_long_list_level_in_one_statement,
     should_keep_one_statement_per_level_under_concurrent_load,
 );
