@@ -34,6 +34,10 @@ pub async fn connect(config: &DbConfig) -> Result<DatabaseConnection, DbErr> {
         .max_connections(config.max_connections)
         .min_connections(1)
         .acquire_timeout(Duration::from_secs(10))
+        // sqlx pings a connection before every use by default: a round trip per statement.
+        // Ping only connections that sat idle long enough to have been dropped by a proxy or
+        // a server restart; a broken one in between fails its statement, which is reported.
+        .test_before_acquire_if_idle_for(Duration::from_secs(30))
         .sqlx_logging(false)
         // SQLite: create the file when missing, let readers and the writer proceed together
         // (WAL), wait for the writer instead of failing with "database is locked".

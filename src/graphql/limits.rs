@@ -19,14 +19,10 @@
 //! - request time-out 30 s, Apollo Router's default.
 
 use std::collections::HashSet;
-use std::sync::Arc;
 use std::time::Duration;
 
-use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextValidation,
-};
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
-use async_graphql::{ErrorExtensionValues, ServerError, ServerResult, ValidationResult, Variables};
+use async_graphql::{ErrorExtensionValues, ServerError, ServerResult};
 
 /// The limits of one operation.
 #[derive(Debug, Clone, clap::Args)]
@@ -118,11 +114,7 @@ pub fn page_cost(first: Option<i32>, last: Option<i32>) -> usize {
 }
 
 fn refused(code: &str, message: String) -> ServerError {
-    let mut error = ServerError::new(message, None);
-    let mut extensions = ErrorExtensionValues::default();
-    extensions.set("code", code);
-    error.extensions = Some(extensions);
-    error
+    with_code(ServerError::new(message, None), code)
 }
 
 /// The code of one of async-graphql's own limit errors.
@@ -138,13 +130,6 @@ fn code_of(error: &ServerError) -> Option<&'static str> {
         Some("MAX_DIRECTIVES_EXCEEDED")
     } else {
         None
-    }
-}
-
-fn coded(error: ServerError) -> ServerError {
-    match code_of(&error) {
-        Some(code) => refused(code, error.message),
-        None => error,
     }
 }
 
@@ -211,95 +196,81 @@ fn asks_introspection<'a>(
     })
 }
 
-/// Applies the limits async-graphql has no setting for, and codes the ones it has.
-pub struct OperationLimits(pub Limits);
-
-impl ExtensionFactory for OperationLimits {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(OperationLimitsExtension(self.0.clone()))
+/// Parses a query document and applies the limits async-graphql has no setting for: its size,
+/// aliases, root fields and (when it is off) introspection. The HTTP handler and the WebSocket
+/// schema both call this before async-graphql runs the document (which then checks depth,
+/// complexity, recursion and directives while validating).
+pub fn check_document(limits: &Limits, query: &str) -> ServerResult<ExecutableDocument> {
+    if query.len() > limits.max_query_bytes {
+        return Err(refused(
+            "MAX_QUERY_SIZE_EXCEEDED",
+            format!(
+                "the query document is larger than {} bytes",
+                limits.max_query_bytes
+            ),
+        ));
     }
+    let document = async_graphql::parser::parse_query(query)
+        .map_err(|error| with_code(error.into(), "GRAPHQL_PARSE_FAILED"))?;
+    let aliases: usize = document
+        .operations
+        .iter()
+        .map(|(_, operation)| count_aliases(&operation.node.selection_set.node))
+        .chain(
+            document
+                .fragments
+                .values()
+                .map(|fragment| count_aliases(&fragment.node.selection_set.node)),
+        )
+        .sum();
+    if aliases > limits.max_aliases {
+        return Err(refused(
+            "MAX_ALIASES_EXCEEDED",
+            format!(
+                "the query has {aliases} aliases; at most {} are allowed",
+                limits.max_aliases
+            ),
+        ));
+    }
+    for (_, operation) in document.operations.iter() {
+        let selection = &operation.node.selection_set.node;
+        if !limits.introspection && asks_introspection(&document, selection, &mut HashSet::new()) {
+            // async-graphql would answer `null` for these; a refusal is clearer.
+            return Err(refused(
+                "GRAPHQL_VALIDATION_FAILED",
+                "introspection is disabled on this server".into(),
+            ));
+        }
+        let roots = count_root_fields(&document, selection, &mut HashSet::new());
+        if roots > limits.max_root_fields {
+            return Err(refused(
+                "MAX_ROOT_FIELDS_EXCEEDED",
+                format!(
+                    "the operation has {roots} root fields; at most {} are allowed",
+                    limits.max_root_fields
+                ),
+            ));
+        }
+    }
+    Ok(document)
 }
 
-struct OperationLimitsExtension(Limits);
+/// The error async-graphql reports for a document it refused before running it, with its
+/// code: a limit's own, else `otherwise` (the stage that refused it).
+pub fn code_refusal(error: ServerError, otherwise: &str) -> ServerError {
+    let code = code_of(&error).unwrap_or(otherwise);
+    with_code(error, code)
+}
 
-#[async_graphql::async_trait::async_trait]
-impl Extension for OperationLimitsExtension {
-    async fn parse_query(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
-        let limits = &self.0;
-        if query.len() > limits.max_query_bytes {
-            return Err(refused(
-                "MAX_QUERY_SIZE_EXCEEDED",
-                format!(
-                    "the query document is larger than {} bytes",
-                    limits.max_query_bytes
-                ),
-            ));
-        }
-        let document = next.run(ctx, query, variables).await.map_err(coded)?;
-        let aliases: usize = document
-            .operations
-            .iter()
-            .map(|(_, operation)| count_aliases(&operation.node.selection_set.node))
-            .chain(
-                document
-                    .fragments
-                    .values()
-                    .map(|fragment| count_aliases(&fragment.node.selection_set.node)),
-            )
-            .sum();
-        if aliases > limits.max_aliases {
-            return Err(refused(
-                "MAX_ALIASES_EXCEEDED",
-                format!(
-                    "the query has {aliases} aliases; at most {} are allowed",
-                    limits.max_aliases
-                ),
-            ));
-        }
-        for (_, operation) in document.operations.iter() {
-            let selection = &operation.node.selection_set.node;
-            if !limits.introspection
-                && asks_introspection(&document, selection, &mut HashSet::new())
-            {
-                // async-graphql would answer `null` for these; a refusal is clearer.
-                return Err(refused(
-                    "GRAPHQL_VALIDATION_FAILED",
-                    "introspection is disabled on this server".into(),
-                ));
-            }
-            let roots = count_root_fields(
-                &document,
-                &operation.node.selection_set.node,
-                &mut HashSet::new(),
-            );
-            if roots > limits.max_root_fields {
-                return Err(refused(
-                    "MAX_ROOT_FIELDS_EXCEEDED",
-                    format!(
-                        "the operation has {roots} root fields; at most {} are allowed",
-                        limits.max_root_fields
-                    ),
-                ));
-            }
-        }
-        Ok(document)
+/// Gives `error` a code unless it has one.
+pub fn with_code(mut error: ServerError, code: &str) -> ServerError {
+    let extensions = error
+        .extensions
+        .get_or_insert_with(ErrorExtensionValues::default);
+    if extensions.get("code").is_none() {
+        extensions.set("code", code);
     }
-
-    async fn validation(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        next: NextValidation<'_>,
-    ) -> Result<ValidationResult, Vec<ServerError>> {
-        next.run(ctx)
-            .await
-            .map_err(|errors| errors.into_iter().map(coded).collect())
-    }
+    error
 }
 
 #[cfg(test)]

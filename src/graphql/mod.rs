@@ -23,10 +23,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_graphql::dataloader::{DataLoader, Loader};
 use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest,
+    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextPrepareRequest,
+    NextValidation,
 };
+use async_graphql::parser::types::ExecutableDocument;
 use async_graphql::{
-    Context, EmptySubscription, MergedObject, Request, Schema, SchemaBuilder, ServerResult,
+    Context, EmptySubscription, MergedObject, Request, Schema, SchemaBuilder, ServerError,
+    ServerResult, ValidationResult, Variables,
 };
 use sea_orm::DatabaseConnection;
 
@@ -34,7 +37,7 @@ use crate::auth::Principal;
 use crate::domain::Services;
 use crate::error::{ApiError, ApiResult};
 use crate::scope::Scope;
-use limits::{Limits, OperationLimits};
+use limits::Limits;
 use loaders::DbLoader;
 
 #[derive(MergedObject, Default)]
@@ -59,8 +62,9 @@ pub fn schema() -> AppSchema {
     builder(&Limits::default()).finish()
 }
 
-/// The schema a server runs: every request gets its scope and loaders from `db` and the
-/// principal the HTTP edge (or WebSocket `connection_init`) verified.
+/// The schema the HTTP handler runs. It has no extensions, so async-graphql resolves each
+/// field on its fast path: the handler parses and checks the document itself
+/// ([`limits::check_document`]) and gives every operation its [`RequestContext`].
 pub fn server_schema(services: Services, limits: &Limits) -> AppSchema {
     builder(limits)
         .data(services.db.clone())
@@ -68,11 +72,18 @@ pub fn server_schema(services: Services, limits: &Limits) -> AppSchema {
         .finish()
 }
 
+/// The schema the WebSocket runs: the same, plus [`WebSocketRules`], which does per operation
+/// what the HTTP handler does per request.
+pub fn websocket_schema(services: Services, limits: &Limits) -> AppSchema {
+    builder(limits)
+        .extension(WebSocketRules(limits.clone()))
+        .data(services.db.clone())
+        .data(services)
+        .finish()
+}
+
 fn builder(limits: &Limits) -> SchemaBuilder<Query, Mutation, EmptySubscription> {
     let mut builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription)
-        .extension(crate::http::graphql::HttpRules)
-        .extension(OperationLimits(limits.clone()))
-        .extension(RequestScope)
         .limit_depth(limits.max_depth)
         .limit_complexity(limits.max_complexity)
         .limit_directives(limits.max_directives);
@@ -89,22 +100,20 @@ pub struct RequestContext {
     pub principal: Option<Principal>,
     pub scope: Scope,
     loader: DataLoader<DbLoader>,
-    /// How many keys the operation has asked the loader for (see `LocalExecution`).
+    /// How many keys the operation has asked the loader for (see `RequestContext::new`).
     asks: Arc<AtomicUsize>,
 }
 
-/// Marks an operation that runs on a single-threaded executor (see `http::graphql`).
-///
-/// There, a batch's load is a local task that waits, yielding, until the operation stops
-/// asking for keys: async-graphql resolves a long list in chunks and yields between them, and
-/// every chunk asks for more keys. Only when a whole turn of the executor adds none has every
-/// sibling asked, so each nesting level is one statement, with no timer to race. Elsewhere
-/// (WebSocket) the loader waits the usual 1 ms for siblings, on the multi-threaded runtime.
-#[derive(Debug, Clone, Copy)]
-pub struct LocalExecution;
-
 impl RequestContext {
     /// A request with no verified principal sees nothing.
+    ///
+    /// `local`: the operation runs on a single-threaded executor (see `http::graphql`). There,
+    /// a batch's load is a local task that waits, yielding, until the operation stops asking
+    /// for keys: async-graphql resolves a long list in chunks and yields between them, and
+    /// every chunk asks for more keys. Only when a whole turn of the executor adds none has
+    /// every sibling asked, so each nesting level is one statement, with no timer to race.
+    /// Elsewhere (WebSocket) the loader waits the usual 1 ms for siblings, on the
+    /// multi-threaded runtime.
     pub fn new(db: DatabaseConnection, principal: Option<Principal>, local: bool) -> Self {
         let scope = principal
             .as_ref()
@@ -154,41 +163,58 @@ impl RequestContext {
     }
 }
 
-/// Gives each operation its own [`RequestContext`] (fresh loaders, so nothing is cached from
-/// one operation to the next, also on a long-lived WebSocket).
-pub struct RequestScope;
+/// What the HTTP handler does per request, done per WebSocket operation: the document's
+/// checks and codes ([`limits::check_document`]), and a [`RequestContext`] of its own (fresh
+/// loaders, so nothing is cached from one operation to the next on a long-lived connection).
+pub struct WebSocketRules(pub Limits);
 
-impl ExtensionFactory for RequestScope {
+impl ExtensionFactory for WebSocketRules {
     fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(RequestScope)
+        Arc::new(WebSocketRulesExtension(self.0.clone()))
     }
 }
 
+struct WebSocketRulesExtension(Limits);
+
 #[async_graphql::async_trait::async_trait]
-impl Extension for RequestScope {
+impl Extension for WebSocketRulesExtension {
     async fn prepare_request(
         &self,
         ctx: &ExtensionContext<'_>,
-        request: Request,
+        mut request: Request,
         next: NextPrepareRequest<'_>,
     ) -> ServerResult<Request> {
-        let request = match ctx.data_opt::<DatabaseConnection>() {
-            Some(db) => {
-                let principal = request
-                    .data
-                    .get(&std::any::TypeId::of::<Principal>())
-                    .and_then(|data| data.downcast_ref::<Principal>())
-                    .or_else(|| ctx.data_opt::<Principal>())
-                    .cloned();
-                let local = request
-                    .data
-                    .get(&std::any::TypeId::of::<LocalExecution>())
-                    .is_some();
-                request.data(RequestContext::new(db.clone(), principal, local))
-            }
-            None => request,
-        };
+        request.set_parsed_query(limits::check_document(&self.0, &request.query)?);
+        if let Some(db) = ctx.data_opt::<DatabaseConnection>() {
+            let principal = ctx.data_opt::<Principal>().cloned();
+            request = request.data(RequestContext::new(db.clone(), principal, false));
+        }
         next.run(ctx, request).await
+    }
+
+    async fn parse_query(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        query: &str,
+        variables: &Variables,
+        next: NextParseQuery<'_>,
+    ) -> ServerResult<ExecutableDocument> {
+        next.run(ctx, query, variables)
+            .await
+            .map_err(|error| limits::code_refusal(error, "GRAPHQL_PARSE_FAILED"))
+    }
+
+    async fn validation(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        next: NextValidation<'_>,
+    ) -> Result<ValidationResult, Vec<ServerError>> {
+        next.run(ctx).await.map_err(|errors| {
+            errors
+                .into_iter()
+                .map(|error| limits::code_refusal(error, "GRAPHQL_VALIDATION_FAILED"))
+                .collect()
+        })
     }
 }
 

@@ -146,6 +146,12 @@ pub struct PageArgs {
     pub before: Option<String>,
 }
 
+impl PageRequest {
+    fn has_cursor(&self) -> bool {
+        self.after.is_some() || self.before.is_some()
+    }
+}
+
 impl PageArgs {
     pub fn request(&self, order: Order) -> ApiResult<PageRequest> {
         let count = |field: &str, value: Option<i32>| -> ApiResult<Option<u64>> {
@@ -306,6 +312,35 @@ fn page_statement(
         numbered.order_by((Alias::new(X), Alias::new(column)), sql_order.clone());
     }
     numbered.order_by((Alias::new(X), Alias::new("id")), sql_order.clone());
+    let keep = |walked: SelectStatement, in_range: Condition| {
+        // The first `limit` of each parent (at least one, which carries the counts even for
+        // `first: 0`, and is dropped afterwards).
+        let mut page = Query::select();
+        page.column((Alias::new(X), Asterisk))
+            .from_subquery(walked, Alias::new(X))
+            .and_where(col("__rn").lte(Ord::max(request.limit, 1) as i64))
+            .cond_where(in_range);
+        if partitioned {
+            page.order_by((Alias::new(X), Alias::new(PARENT)), SqlOrder::Asc);
+        }
+        page.order_by((Alias::new(X), Alias::new("__rn")), SqlOrder::Asc);
+        page
+    };
+    if !request.has_cursor() {
+        // The first page (the usual case): every row is in range, so one pass counts and
+        // numbers them.
+        let mut walked = Query::select();
+        walked
+            .column((Alias::new(X), Asterisk))
+            .expr_window_as(
+                Func::count(Expr::col(Asterisk)),
+                window(partitioned),
+                Alias::new("__total"),
+            )
+            .expr_window_as(Expr::cust("ROW_NUMBER()"), numbered, Alias::new("__rn"))
+            .from_subquery(base, Alias::new(X));
+        return keep(walked, Condition::all());
+    }
     let in_range = end
         .as_ref()
         .map(|cursor| beyond(cursor, !ascending))
@@ -341,18 +376,7 @@ fn page_statement(
     if let Some(cursor) = start {
         walked.cond_where(beyond(cursor, ascending));
     }
-    // 3: the first `limit` of each parent (at least one, which carries the counts even for
-    // `first: 0`, and is dropped afterwards).
-    let mut page = Query::select();
-    page.column((Alias::new(X), Asterisk))
-        .from_subquery(walked, Alias::new(X))
-        .and_where(col("__rn").lte(Ord::max(request.limit, 1) as i64))
-        .cond_where(in_range);
-    if partitioned {
-        page.order_by((Alias::new(X), Alias::new(PARENT)), SqlOrder::Asc);
-    }
-    page.order_by((Alias::new(X), Alias::new("__rn")), SqlOrder::Asc);
-    page
+    keep(walked, in_range)
 }
 
 /// Fetches one page per parent (or the single page of a root list when `parent` is `None`,
@@ -379,8 +403,14 @@ where
             Uuid::nil()
         };
         let total: i64 = row.try_get("", "__total")?;
-        let past_start: i64 = row.try_get("", "__past_start")?;
-        let in_range: i64 = sum_as_i64(&row, "__in_range")?;
+        let (past_start, in_range) = if request.has_cursor() {
+            (
+                row.try_get("", "__past_start")?,
+                sum_as_i64(&row, "__in_range")?,
+            )
+        } else {
+            (total, total)
+        };
         let model = E::Model::from_query_result(&row, "")?;
         let page = pages.entry(key).or_default();
         page.total = total;

@@ -7,14 +7,8 @@
 //! - A request that cannot run at all (bad JSON, no query, a syntax or validation error) is a
 //!   400 with `errors` and no `data`; once execution starts the status is 200.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-
-use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextValidation,
-};
 use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationType};
-use async_graphql::{ErrorExtensionValues, ServerError, ServerResult, ValidationResult, Variables};
+use async_graphql::{ServerError, Variables};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Query, State};
@@ -24,7 +18,8 @@ use serde_json::{Value, json};
 
 use super::AppState;
 use crate::auth::{AuthError, Principal};
-use crate::graphql::LocalExecution;
+use crate::graphql::RequestContext;
+use crate::graphql::limits::{check_document, code_refusal, with_code};
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
 
@@ -90,97 +85,36 @@ fn refuse(media: Media, status: StatusCode, code: &str, message: &str) -> Respon
     )
 }
 
-fn with_code(mut error: ServerError, code: &str) -> ServerError {
-    let extensions = error
-        .extensions
-        .get_or_insert_with(ErrorExtensionValues::default);
-    if extensions.get("code").is_none() {
-        extensions.set("code", code);
-    }
-    error
-}
-
-/// What the HTTP layer needs to know of one operation's run.
-#[derive(Default)]
-struct Outcome {
-    over_get: bool,
-    operation_name: Option<String>,
-    executed: AtomicBool,
-    mutation_over_get: AtomicBool,
-}
-
-/// Reports to the HTTP layer whether an operation got as far as execution, refuses mutations
-/// over GET, and codes parse and validation errors.
-pub struct HttpRules;
-
-impl ExtensionFactory for HttpRules {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(HttpRules)
-    }
-}
-
-fn selected_operation_is_mutation(document: &ExecutableDocument, name: Option<&str>) -> bool {
+/// The type of the operation a request selects from its document, as async-graphql selects it
+/// (and with its messages).
+fn selected_operation(
+    document: &ExecutableDocument,
+    name: Option<&str>,
+) -> Result<OperationType, ServerError> {
     let ty = match (&document.operations, name) {
-        (DocumentOperations::Single(op), _) => Some(op.node.ty),
+        (DocumentOperations::Single(op), None) => Some(op.node.ty),
+        (DocumentOperations::Single(_), Some(_)) => None,
         (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name).map(|op| op.node.ty),
-        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => {
-            ops.values().next().map(|op| op.node.ty)
+        (DocumentOperations::Multiple(ops), None) => {
+            if ops.len() == 1 {
+                ops.values().next().map(|op| op.node.ty)
+            } else {
+                return Err(with_code(
+                    ServerError::new("Operation name required in request.", None),
+                    "BAD_REQUEST",
+                ));
+            }
         }
-        _ => None,
     };
-    ty == Some(OperationType::Mutation)
-}
-
-#[async_graphql::async_trait::async_trait]
-impl Extension for HttpRules {
-    async fn parse_query(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
-        let document = next
-            .run(ctx, query, variables)
-            .await
-            .map_err(|error| with_code(error, "GRAPHQL_PARSE_FAILED"))?;
-        if let Some(outcome) = ctx.data_opt::<Arc<Outcome>>()
-            && outcome.over_get
-            && selected_operation_is_mutation(&document, outcome.operation_name.as_deref())
-        {
-            outcome.mutation_over_get.store(true, Ordering::Relaxed);
-            return Err(with_code(
-                ServerError::new("mutations are only accepted over POST", None),
-                "METHOD_NOT_ALLOWED",
-            ));
-        }
-        Ok(document)
-    }
-
-    async fn validation(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        next: NextValidation<'_>,
-    ) -> Result<ValidationResult, Vec<ServerError>> {
-        next.run(ctx).await.map_err(|errors| {
-            errors
-                .into_iter()
-                .map(|error| with_code(error, "GRAPHQL_VALIDATION_FAILED"))
-                .collect()
-        })
-    }
-
-    async fn execute(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        operation_name: Option<&str>,
-        next: NextExecute<'_>,
-    ) -> async_graphql::Response {
-        if let Some(outcome) = ctx.data_opt::<Arc<Outcome>>() {
-            outcome.executed.store(true, Ordering::Relaxed);
-        }
-        next.run(ctx, operation_name).await
-    }
+    ty.ok_or_else(|| {
+        with_code(
+            ServerError::new(
+                format!(r#"Unknown operation named "{}""#, name.unwrap_or_default()),
+                None,
+            ),
+            "BAD_REQUEST",
+        )
+    })
 }
 
 /// One operation's answer.
@@ -206,24 +140,43 @@ impl Body {
     }
 }
 
+/// A request refused before it ran.
+fn refusal(status: StatusCode, errors: Vec<ServerError>) -> Answer {
+    Answer {
+        body: Body::Refused(json!({ "errors": errors })),
+        status,
+    }
+}
+
 async fn run(
     state: &AppState,
     principal: &Principal,
-    request: async_graphql::Request,
+    mut request: async_graphql::Request,
     over_get: bool,
 ) -> Answer {
-    let outcome = Arc::new(Outcome {
-        over_get,
-        operation_name: request.operation_name.clone(),
-        ..Outcome::default()
-    });
-    let request = request
-        .data(principal.clone())
-        .data(outcome.clone())
-        .data(LocalExecution);
+    // The checks async-graphql has no setting for, here rather than in schema extensions:
+    // a schema with extensions gives up async-graphql's fast path for every field.
+    let document = match check_document(&state.limits, &request.query) {
+        Ok(document) => document,
+        Err(error) => return refusal(StatusCode::BAD_REQUEST, vec![error]),
+    };
+    match selected_operation(&document, request.operation_name.as_deref()) {
+        Ok(OperationType::Mutation) if over_get => {
+            let error = with_code(
+                ServerError::new("mutations are only accepted over POST", None),
+                "METHOD_NOT_ALLOWED",
+            );
+            return refusal(StatusCode::METHOD_NOT_ALLOWED, vec![error]);
+        }
+        Ok(_) => {}
+        Err(error) => return refusal(StatusCode::BAD_REQUEST, vec![error]),
+    }
+    request.set_parsed_query(document);
+    let context = RequestContext::new(state.db.clone(), Some(principal.clone()), true);
+    let request = request.data(context);
     let timeout = state.limits.request_timeout();
     // The operation runs on a single-threaded executor, so its DataLoader batches each level
-    // whole (see `LocalExecution`); the handler itself stays on the multi-threaded runtime.
+    // whole (see `RequestContext::new`); the handler itself stays on the multi-threaded runtime.
     let schema = state.schema.clone();
     let mut task = state
         .executors
@@ -249,26 +202,24 @@ async fn run(
             };
         }
     };
-    if outcome.executed.load(Ordering::Relaxed) {
+    // Every error of a field that ran carries its path; a response with no data and only
+    // errors without a path is async-graphql refusing the document (depth, complexity,
+    // recursion, directives, validation) before running anything.
+    let refused = response.data == async_graphql::Value::Null
+        && !response.errors.is_empty()
+        && response.errors.iter().all(|error| error.path.is_empty());
+    if !refused {
         return Answer {
             body: Body::Ran(response),
             status: StatusCode::OK,
         };
     }
-    let errors: Vec<ServerError> = response
+    let errors = response
         .errors
         .into_iter()
-        .map(|error| with_code(error, "BAD_REQUEST"))
+        .map(|error| code_refusal(error, "GRAPHQL_VALIDATION_FAILED"))
         .collect();
-    let status = if outcome.mutation_over_get.load(Ordering::Relaxed) {
-        StatusCode::METHOD_NOT_ALLOWED
-    } else {
-        StatusCode::BAD_REQUEST
-    };
-    Answer {
-        body: Body::Refused(json!({ "errors": errors })),
-        status,
-    }
+    refusal(StatusCode::BAD_REQUEST, errors)
 }
 
 fn finish(media: Media, answer: Answer) -> Response {

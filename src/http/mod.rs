@@ -47,7 +47,10 @@ pub struct Inner {
     pub db: DatabaseConnection,
     /// Single-threaded executors that run GraphQL operations (one per core).
     pub executors: tokio_util::task::LocalPoolHandle,
+    /// The schema HTTP requests run (no extensions: see `graphql::server_schema`).
     pub schema: AppSchema,
+    /// The schema WebSocket operations run.
+    pub websocket_schema: AppSchema,
     pub auth: Arc<Authenticator>,
     pub limits: Limits,
     pub config: HttpConfig,
@@ -62,12 +65,14 @@ impl AppState {
         config: HttpConfig,
     ) -> Self {
         let db = services.db.clone();
-        let schema = crate::graphql::server_schema(services, &limits);
+        let schema = crate::graphql::server_schema(services.clone(), &limits);
+        let websocket_schema = crate::graphql::websocket_schema(services, &limits);
         let cores = std::thread::available_parallelism().map_or(2, usize::from);
         AppState(Arc::new(Inner {
             db,
             executors: tokio_util::task::LocalPoolHandle::new(cores),
             schema,
+            websocket_schema,
             auth,
             limits,
             config,

@@ -47,7 +47,7 @@ pub async fn upgrade(
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .on_upgrade(move |socket| {
-            let schema = state.schema.clone();
+            let schema = state.websocket_schema.clone();
             let auth = state.auth.clone();
             let refused = Arc::new(AtomicBool::new(false));
             let seen = refused.clone();
