@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod broker;
+pub mod connection;
 pub mod enums;
 pub mod fetch;
 pub mod ids;

@@ -8,8 +8,8 @@
 
 use std::collections::HashMap;
 
-use async_graphql::connection::{Connection, CursorType, Edge};
-use async_graphql::{Enum, OutputType, SimpleObject};
+use async_graphql::connection::CursorType;
+use async_graphql::{Enum, SimpleObject};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sea_orm::sea_query::{
@@ -124,7 +124,7 @@ pub struct ConnectionFields {
     pub total_count: i64,
 }
 
-pub type Conn<N> = Connection<Cursor, N, ConnectionFields>;
+pub use super::connection::Conn;
 
 /// A validated `first/after/last/before` request in one order.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -223,20 +223,13 @@ impl<M> Default for Page<M> {
 }
 
 impl<M: Keyed> Page<M> {
-    pub fn into_connection<N: OutputType>(self, order: Order, node: impl Fn(M) -> N) -> Conn<N> {
-        let mut connection = Connection::with_additional_fields(
-            self.has_previous,
-            self.has_next,
-            ConnectionFields {
-                total_count: self.total,
-            },
-        );
-        connection.edges = self
+    pub fn into_connection<N>(self, order: Order, node: impl Fn(M) -> N) -> Conn<N> {
+        let edges = self
             .rows
             .into_iter()
-            .map(|row| Edge::new(Cursor::of(&row, order), node(row)))
+            .map(|row| (Cursor::of(&row, order), node(row)))
             .collect();
-        connection
+        Conn::new(edges, self.total, self.has_previous, self.has_next)
     }
 }
 

@@ -1,0 +1,157 @@
+//! Connections resolve their parts and their leaf-only nodes in place (`graphql::connection`);
+//! anything else goes async-graphql's way. Both ways must give the same answer: each query
+//! here is run as written (in place) and with every connection's selection wrapped in an inline
+//! fragment, which sends it async-graphql's way.
+
+use entity::enums::OrganizationRole;
+use entity::{organization, user};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use serde_json::{Value, json};
+
+use crate::db_tests;
+use crate::support::{TestApp, token};
+use brokergraph::auth::Role;
+
+/// `query` with each `{!@@Type ... !}` selection written plainly, or (`generic`) with its body
+/// wrapped in `... on Type { }`.
+fn shaped(query: &str, generic: bool) -> String {
+    let mut out = String::new();
+    let mut rest = query;
+    while let Some(start) = rest.find("{!@@") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 4..];
+        let end = after.find(char::is_whitespace).unwrap();
+        if generic {
+            out.push_str(&format!("{{ ... on {} {{", &after[..end]));
+        } else {
+            out.push('{');
+        }
+        rest = &after[end..];
+    }
+    out.push_str(rest);
+    out.replace("!}", if generic { "} }" } else { "}" })
+}
+
+const GRAPH: &str = r#"
+query($first: Int, $users: Int) {
+  brokers {!@@BrokerConnection
+    totalCount
+    nodes { slug }
+    edges {
+      node {
+        name
+        organizations(first: $first, orderBy: {field: NAME, direction: ASC}) {!@@OrganizationConnection
+          __typename
+          totalCount
+          pageInfo { __typename hasNextPage hasPreviousPage startCursor endCursor }
+          edges {
+            __typename
+            cursor
+            node {
+              __typename
+              id
+              name
+              country
+              tenant { id microsoftTenantId linkMethod }
+              users(first: $users) {!@@UserConnection
+                totalCount
+                pageInfo { hasNextPage endCursor }
+                edges { cursor node { __typename id uuid email displayName role createdAt } }
+                nodes { id mail: email }
+              !}
+            }
+          }
+          nodes { id }
+        !}
+      }
+    }
+  !}
+}"#;
+
+async fn should_answer_the_same_in_place_and_the_generic_way(app: TestApp) {
+    brokergraph::seed::seed_demo(&app.db).await.unwrap();
+    for (first, users) in [(3, 2), (6, 6), (0, 0), (1, 30)] {
+        let variables = json!({ "first": first, "users": users });
+        let in_place = app.query(&shaped(GRAPH, false), variables.clone()).await;
+        let generic = app.query(&shaped(GRAPH, true), variables).await;
+        assert_eq!(in_place, generic, "first: {first}, users: {users}");
+        let brokers = &in_place["brokers"]["edges"];
+        assert!(brokers.as_array().unwrap().len() >= 2, "{in_place}");
+        if first > 0 && users > 0 {
+            let organization = &brokers[0]["node"]["organizations"]["edges"][0]["node"];
+            assert_eq!(organization["__typename"], "Organization");
+            let user = &organization["users"]["edges"][0]["node"];
+            assert_eq!(user["__typename"], "User");
+            assert!(user["email"].as_str().unwrap().contains('@'), "{user}");
+            assert_eq!(organization["users"]["nodes"][0]["mail"], user["email"]);
+        }
+    }
+}
+
+/// A field guard refuses a colleague's email: the error, its path and the data around it are
+/// the same both ways.
+async fn should_report_field_errors_the_same_in_place_and_the_generic_way(app: TestApp) {
+    brokergraph::seed::seed_demo(&app.db).await.unwrap();
+    let member = user::Entity::find()
+        .filter(user::Column::Role.eq(OrganizationRole::OrganizationUser))
+        .order_by_asc(user::Column::Email)
+        .one(&app.db)
+        .await
+        .unwrap()
+        .expect("the demo data has organization users");
+    let organization = organization::Entity::find_by_id(member.organization_id)
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap();
+    let caller = token(
+        Role::OrganizationUser,
+        Some(organization.broker_id),
+        Some(organization.id),
+        &member.email,
+    );
+    let query = r#"{
+      users(first: 10) {!@@UserConnection
+        totalCount
+        edges { node { displayName email role } }
+      !}
+    }"#;
+    let run = |generic: bool| {
+        let body = json!({ "query": shaped(query, generic) });
+        let client = app.with_token(Some(caller.clone()));
+        async move { client.post_json(&body).await.body }
+    };
+    let in_place = run(false).await;
+    let generic = run(true).await;
+    let errors = |body: &Value| {
+        let mut errors: Vec<(String, Value)> = body["errors"]
+            .as_array()
+            .expect("colleagues' emails are refused")
+            .iter()
+            .map(|error| {
+                (
+                    error["extensions"]["code"].as_str().unwrap().to_string(),
+                    error["path"].clone(),
+                )
+            })
+            .collect();
+        errors.sort_by_key(|(code, path)| format!("{code}{path}"));
+        errors
+    };
+    assert_eq!(errors(&in_place), errors(&generic));
+    assert!(
+        errors(&in_place)
+            .iter()
+            .all(|(code, path)| code == "FORBIDDEN"
+                && path[path.as_array().unwrap().len() - 1] == "email")
+    );
+    assert_eq!(in_place["data"], generic["data"]);
+    let count = in_place["data"]["users"]["totalCount"].as_i64().unwrap();
+    assert!(count >= 2, "{in_place}");
+    assert_eq!(errors(&in_place).len() as i64, count - 1, "{in_place}");
+}
+
+db_tests!(
+    should_answer_the_same_in_place_and_the_generic_way,
+    should_report_field_errors_the_same_in_place_and_the_generic_way,
+);
