@@ -72,6 +72,11 @@ fn respond(media: Media, status: StatusCode, body: &impl serde::Serialize) -> Re
     }
 }
 
+/// A response whose body is already JSON text.
+fn raw(media: Media, status: StatusCode, body: Vec<u8>) -> Response {
+    (status, [(header::CONTENT_TYPE, media.content_type())], body).into_response()
+}
+
 fn error_json(code: &str, message: &str) -> Value {
     json!({ "message": message, "extensions": { "code": code } })
 }
@@ -124,19 +129,52 @@ struct Answer {
 }
 
 enum Body {
-    /// An operation that ran: serialised straight to the wire.
-    Ran(async_graphql::Response),
+    /// An operation that ran, serialised on the executor that ran it (its values are
+    /// allocated there, and freeing them there is cheaper than on another thread).
+    Ran(Vec<u8>),
     /// A refusal built here.
     Refused(Value),
 }
 
 impl Body {
-    /// One entry of a batch's array.
-    fn into_value(self) -> Value {
+    /// The JSON text of the answer.
+    fn into_bytes(self) -> Vec<u8> {
         match self {
-            Body::Ran(response) => serde_json::to_value(&response).unwrap_or(Value::Null),
-            Body::Refused(value) => value,
+            Body::Ran(bytes) => bytes,
+            Body::Refused(value) => value.to_string().into_bytes(),
         }
+    }
+}
+
+/// What the executor hands back: the serialised response of an operation that ran, or the
+/// errors of a document async-graphql refused before running it.
+enum Executed {
+    Ran(Result<Vec<u8>, serde_json::Error>),
+    Refused(Vec<ServerError>),
+}
+
+impl Executed {
+    fn of(response: async_graphql::Response) -> Executed {
+        // Every error of a field that ran carries its path; a response with no data and only
+        // errors without a path is async-graphql refusing the document (depth, complexity,
+        // recursion, directives, validation) before running anything.
+        let refused = response.data == async_graphql::Value::Null
+            && !response.errors.is_empty()
+            && response.errors.iter().all(|error| error.path.is_empty());
+        if refused {
+            Executed::Refused(response.errors)
+        } else {
+            Executed::Ran(serde_json::to_vec(&response))
+        }
+    }
+}
+
+fn internal_error() -> Answer {
+    Answer {
+        body: Body::Refused(
+            json!({ "errors": [error_json("INTERNAL_SERVER_ERROR", "internal server error")] }),
+        ),
+        status: StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 
@@ -180,17 +218,12 @@ async fn run(
     let schema = state.schema.clone();
     let mut task = state
         .executors
-        .spawn_pinned(move || async move { schema.execute(request).await });
-    let response = match tokio::time::timeout(timeout, &mut task).await {
-        Ok(Ok(response)) => response,
+        .spawn_pinned(move || async move { Executed::of(schema.execute(request).await) });
+    let executed = match tokio::time::timeout(timeout, &mut task).await {
+        Ok(Ok(executed)) => executed,
         Ok(Err(error)) => {
             tracing::error!(error = %error, "operation task failed");
-            return Answer {
-                body: Body::Refused(
-                    json!({ "errors": [error_json("INTERNAL_SERVER_ERROR", "internal server error")] }),
-                ),
-                status: StatusCode::INTERNAL_SERVER_ERROR,
-            };
+            return internal_error();
         }
         Err(_) => {
             task.abort();
@@ -202,32 +235,29 @@ async fn run(
             };
         }
     };
-    // Every error of a field that ran carries its path; a response with no data and only
-    // errors without a path is async-graphql refusing the document (depth, complexity,
-    // recursion, directives, validation) before running anything.
-    let refused = response.data == async_graphql::Value::Null
-        && !response.errors.is_empty()
-        && response.errors.iter().all(|error| error.path.is_empty());
-    if !refused {
-        return Answer {
-            body: Body::Ran(response),
+    match executed {
+        Executed::Ran(Ok(bytes)) => Answer {
+            body: Body::Ran(bytes),
             status: StatusCode::OK,
-        };
+        },
+        Executed::Ran(Err(error)) => {
+            tracing::error!(error = %error, "response not serialisable");
+            internal_error()
+        }
+        Executed::Refused(errors) => {
+            let errors = errors
+                .into_iter()
+                .map(|error| code_refusal(error, "GRAPHQL_VALIDATION_FAILED"))
+                .collect();
+            refusal(StatusCode::BAD_REQUEST, errors)
+        }
     }
-    let errors = response
-        .errors
-        .into_iter()
-        .map(|error| code_refusal(error, "GRAPHQL_VALIDATION_FAILED"))
-        .collect();
-    refusal(StatusCode::BAD_REQUEST, errors)
 }
 
 fn finish(media: Media, answer: Answer) -> Response {
-    let mut response = match &answer.body {
-        Body::Ran(ran) => respond(media, answer.status, ran),
-        Body::Refused(value) => respond(media, answer.status, value),
-    };
-    if answer.status == StatusCode::METHOD_NOT_ALLOWED {
+    let status = answer.status;
+    let mut response = raw(media, status, answer.body.into_bytes());
+    if status == StatusCode::METHOD_NOT_ALLOWED {
         response
             .headers_mut()
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
@@ -374,17 +404,22 @@ async fn batch(
             &message,
         );
     }
-    let mut answers = Vec::with_capacity(items.len());
-    for item in items {
-        answers.push(match parse_request(item) {
-            Ok(request) => run(state, principal, request, false)
-                .await
-                .body
-                .into_value(),
-            Err((code, message)) => json!({ "errors": [error_json(code, &message)] }),
-        });
+    // The answers' JSON texts, joined into one array.
+    let mut answers = vec![b'['];
+    for (index, item) in items.into_iter().enumerate() {
+        if index > 0 {
+            answers.push(b',');
+        }
+        let body = match parse_request(item) {
+            Ok(request) => run(state, principal, request, false).await.body,
+            Err((code, message)) => {
+                Body::Refused(json!({ "errors": [error_json(code, &message)] }))
+            }
+        };
+        answers.extend(body.into_bytes());
     }
-    respond(media, StatusCode::OK, &answers)
+    answers.push(b']');
+    raw(media, StatusCode::OK, answers)
 }
 
 /// `GET /graphql?query=...&operationName=...&variables=...`
