@@ -9,6 +9,11 @@ use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend, DbErr};
 /// The embedded default: an SQLite file in the working directory, created on first use.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://brokergraph.db?mode=rwc";
 
+/// Rows an SQLite connection's worker thread may run ahead of the task reading them. sqlx's
+/// default (50) stops the worker several times per nested page (a dashboard level is 1,000
+/// rows), and each stop is a pair of thread switches.
+const SQLITE_ROW_BUFFER: usize = 1024;
+
 /// Connection pool settings.
 #[derive(Debug, Clone)]
 pub struct DbConfig {
@@ -48,6 +53,7 @@ pub async fn connect(config: &DbConfig) -> Result<DatabaseConnection, DbErr> {
                 .synchronous(SqliteSynchronous::Normal)
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(10))
+                .row_buffer_size(SQLITE_ROW_BUFFER)
         });
     if let Some(path) = &config.schema_search_path {
         options.set_schema_search_path(path.clone());

@@ -30,6 +30,11 @@ where
         .ok_or_else(|| ApiError::not_found(what))
 }
 
+/// Whether the connection field being resolved selects `totalCount` (through fragments too).
+fn asks_total(ctx: &Context<'_>) -> bool {
+    ctx.look_ahead().field("totalCount").exists()
+}
+
 /// One page of a parent's children, batched with its siblings.
 pub async fn children<R, N>(
     ctx: &Context<'_>,
@@ -43,7 +48,7 @@ where
     <R::Entity as EntityTrait>::Model: Keyed + Clone + Send + Sync,
     N: OutputType,
 {
-    let page_request = args.request(order)?;
+    let page_request = args.request(order)?.counting(asks_total(ctx));
     let page = request(ctx)?
         .load(PageOf::<R>::new(parent, page_request))
         .await?
@@ -64,7 +69,7 @@ where
     E::Model: Keyed + FromQueryResult,
     N: OutputType,
 {
-    let page_request = args.request(order)?;
+    let page_request = args.request(order)?.counting(asks_total(ctx));
     let pages = fetch_pages(&request(ctx)?.db, select, None, &page_request).await?;
     Ok(single(pages).into_connection(order, node))
 }

@@ -135,6 +135,8 @@ pub struct PageRequest {
     after: Option<Cursor>,
     before: Option<Cursor>,
     order: Order,
+    /// Whether `totalCount` is asked for: a first page without it needs no count.
+    count: bool,
 }
 
 /// The pagination arguments every connection field takes.
@@ -149,6 +151,18 @@ pub struct PageArgs {
 impl PageRequest {
     fn has_cursor(&self) -> bool {
         self.after.is_some() || self.before.is_some()
+    }
+
+    /// The same page, counting each parent's rows (`totalCount`) only when `count`. Pages
+    /// with a cursor always count (their `hasPreviousPage`/`hasNextPage` need it).
+    pub fn counting(mut self, count: bool) -> Self {
+        self.count = count;
+        self
+    }
+
+    /// Whether the statement counts each parent's rows.
+    fn counts(&self) -> bool {
+        self.count || self.has_cursor()
     }
 }
 
@@ -198,6 +212,7 @@ impl PageArgs {
             after: cursor("after", &self.after)?,
             before: cursor("before", &self.before)?,
             order,
+            count: true,
         })
     }
 }
@@ -305,13 +320,14 @@ fn page_statement(
         numbered.order_by((Alias::new(X), Alias::new(column)), sql_order.clone());
     }
     numbered.order_by((Alias::new(X), Alias::new("id")), sql_order.clone());
-    let keep = |walked: SelectStatement, in_range: Condition| {
-        // The first `limit` of each parent (at least one, which carries the counts even for
-        // `first: 0`, and is dropped afterwards).
+    // The first `limit` of each parent (at least one, which carries the counts even for
+    // `first: 0`, and is dropped afterwards).
+    let counted_rows = Ord::max(request.limit, 1);
+    let keep = |walked: SelectStatement, in_range: Condition, rows: u64| {
         let mut page = Query::select();
         page.column((Alias::new(X), Asterisk))
             .from_subquery(walked, Alias::new(X))
-            .and_where(col("__rn").lte(Ord::max(request.limit, 1) as i64))
+            .and_where(col("__rn").lte(rows as i64))
             .cond_where(in_range);
         if partitioned {
             page.order_by((Alias::new(X), Alias::new(PARENT)), SqlOrder::Asc);
@@ -320,19 +336,27 @@ fn page_statement(
         page
     };
     if !request.has_cursor() {
-        // The first page (the usual case): every row is in range, so one pass counts and
-        // numbers them.
+        // The first page (the usual case): every row is in range, so one pass numbers them,
+        // and counts them when `totalCount` is asked for; without it, one row more than the
+        // page tells `hasNextPage`.
         let mut walked = Query::select();
-        walked
-            .column((Alias::new(X), Asterisk))
-            .expr_window_as(
+        walked.column((Alias::new(X), Asterisk));
+        if request.count {
+            walked.expr_window_as(
                 Func::count(Expr::col(Asterisk)),
                 window(partitioned),
                 Alias::new("__total"),
-            )
+            );
+        }
+        walked
             .expr_window_as(Expr::cust("ROW_NUMBER()"), numbered, Alias::new("__rn"))
             .from_subquery(base, Alias::new(X));
-        return keep(walked, Condition::all());
+        let rows = if request.count {
+            counted_rows
+        } else {
+            request.limit + 1
+        };
+        return keep(walked, Condition::all(), rows);
     }
     let in_range = end
         .as_ref()
@@ -369,7 +393,7 @@ fn page_statement(
     if let Some(cursor) = start {
         walked.cond_where(beyond(cursor, ascending));
     }
-    keep(walked, in_range)
+    keep(walked, in_range, counted_rows)
 }
 
 /// Fetches one page per parent (or the single page of a root list when `parent` is `None`,
@@ -395,6 +419,21 @@ where
         } else {
             Uuid::nil()
         };
+        let model = E::Model::from_query_result(&row, "")?;
+        let page = pages.entry(key).or_default();
+        if !request.counts() {
+            // A first page fetched one row past its end, uncounted: `total` stays unknown (0;
+            // `totalCount` was not asked for).
+            let number: i64 = row.try_get("", "__rn")?;
+            if number as u64 <= request.limit {
+                page.rows.push(model);
+            } else if request.backward {
+                page.has_previous = true;
+            } else {
+                page.has_next = true;
+            }
+            continue;
+        }
         let total: i64 = row.try_get("", "__total")?;
         let (past_start, in_range) = if request.has_cursor() {
             (
@@ -404,8 +443,6 @@ where
         } else {
             (total, total)
         };
-        let model = E::Model::from_query_result(&row, "")?;
-        let page = pages.entry(key).or_default();
         page.total = total;
         let more = in_range as u64 > request.limit;
         let before_start = request.after.is_some() && !request.backward

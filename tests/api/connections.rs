@@ -151,7 +151,59 @@ async fn should_report_field_errors_the_same_in_place_and_the_generic_way(app: T
     assert_eq!(errors(&in_place).len() as i64, count - 1, "{in_place}");
 }
 
+/// A page that does not ask for `totalCount` is fetched without counting (one row past its
+/// end tells `hasNextPage`): its pages and flags are those of the counted page.
+async fn should_page_the_same_with_and_without_total_count(app: TestApp) {
+    brokergraph::seed::seed_demo(&app.db).await.unwrap();
+    let query = |args: &str, total: bool| {
+        let total = if total { "totalCount" } else { "" };
+        format!(
+            r#"{{
+              organizations(first: 5) {{ edges {{ node {{ name
+                users({args}) {{ {total} pageInfo {{ hasNextPage hasPreviousPage startCursor endCursor }}
+                  edges {{ cursor node {{ id }} }} }}
+              }} }} }}
+              users({args}) {{ {total} pageInfo {{ hasNextPage hasPreviousPage }} nodes {{ id }} }}
+            }}"#
+        )
+    };
+    let strip = |mut data: Value| {
+        for edge in data["organizations"]["edges"].as_array_mut().unwrap() {
+            edge["node"]["users"]
+                .as_object_mut()
+                .unwrap()
+                .remove("totalCount");
+        }
+        data["users"].as_object_mut().unwrap().remove("totalCount");
+        data
+    };
+    let mut flags = std::collections::HashSet::new();
+    for args in [
+        "first: 0",
+        "first: 1",
+        "first: 2",
+        "first: 3",
+        "first: 4",
+        "first: 50",
+        "last: 0",
+        "last: 1",
+        "last: 3",
+        "last: 50",
+    ] {
+        let counted = app.query(&query(args, true), json!({})).await;
+        let uncounted = app.query(&query(args, false), json!({})).await;
+        assert_eq!(strip(counted.clone()), uncounted, "{args}");
+        for edge in counted["organizations"]["edges"].as_array().unwrap() {
+            let info = &edge["node"]["users"]["pageInfo"];
+            flags.insert((info["hasNextPage"].clone(), info["hasPreviousPage"].clone()));
+        }
+    }
+    // The pages above cover both flags, set and not.
+    assert_eq!(flags.len(), 3, "{flags:?}");
+}
+
 db_tests!(
+    should_page_the_same_with_and_without_total_count,
     should_answer_the_same_in_place_and_the_generic_way,
     should_report_field_errors_the_same_in_place_and_the_generic_way,
 );
