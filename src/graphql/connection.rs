@@ -5,20 +5,22 @@
 //! that is some 6,000 futures and 2,000 task sets for values that are already in memory. This
 //! type is the same GraphQL type as async-graphql's `Connection` (it registers that type, so the
 //! schema is unchanged), but resolves its own parts (`totalCount`, `pageInfo`, `edges`,
-//! `cursor`, `nodes`, `__typename`) directly, and a node whose selection is only scalars and
-//! enums by calling each field's resolver once: our scalar resolvers never wait, so each is ready
-//! at once. Anything else goes the usual way:
+//! `cursor`, `nodes`, `__typename`) directly, and each node's scalar and enum fields by calling
+//! the field's resolver once: our scalar resolvers never wait, so each is ready at once. A
+//! node's other fields (objects, connections: they load through the DataLoader) are resolved by
+//! async-graphql, those of all the page's nodes concurrently, so their loads still batch into
+//! one statement per level; one that fails is reported and left out, as async-graphql does.
+//! Anything else goes async-graphql's way:
 //!
-//! - a node whose selection asks for objects or connections (they load through the
-//!   DataLoader) is resolved by async-graphql, all nodes of the page concurrently, so their
-//!   loads still batch into one statement per level;
 //! - a leaf resolver that is not ready or fails (a field guard) sends its node the usual way,
 //!   which reports the error with its path as before;
-//! - a connection selection with fragments, directives or a response key used twice is resolved
-//!   entirely by async-graphql's `Connection`, built from the same page.
+//! - a node selection with fragments, directives or a response key used twice is resolved the
+//!   usual way;
+//! - a connection selection with any of those is resolved entirely by async-graphql's
+//!   `Connection`, built over the same page.
 //!
 //! Fields come out in the order they were selected (async-graphql's own resolution emits them in
-//! the order they complete).
+//! the order they complete). `tests/api/connections.rs` runs queries both ways and compares.
 
 use std::borrow::Cow;
 use std::future::Future;
@@ -196,65 +198,95 @@ fn ready<F: Future>(future: F) -> Option<F::Output> {
     }
 }
 
-/// Whether every field of a node's selection is a scalar or an enum (or `__typename`).
-fn leaves_only<N: OutputType>(ctx: &Context<'_>, fields: &[(Name, &Positioned<Field>)]) -> bool {
-    let registry = &ctx.schema_env.registry;
-    let Some(object) = registry.types.get(N::type_name().as_ref()) else {
-        return false;
-    };
-    fields.iter().all(|(_, field)| {
-        let name = field.node.name.node.as_str();
-        name == "__typename"
-            || object
-                .field_by_name(name)
-                .and_then(|meta| registry.concrete_type_by_name(&meta.ty))
-                .is_some_and(|ty| ty.is_leaf())
-    })
-}
-
 /// How the nodes of a page are resolved.
 enum NodeSelection<'q> {
-    /// Scalars and enums only: each resolver called once, in place.
-    Leaves(Vec<(Name, &'q Positioned<Field>)>),
-    /// The usual way.
+    /// Plain fields (each marked whether it is a scalar or an enum): leaves are resolved in
+    /// place, the other fields of a node concurrently.
+    Fields(Vec<(Name, &'q Positioned<Field>, bool)>),
+    /// The usual way (fragments, directives, a repeated key).
     Resolved,
 }
 
 impl<'q> NodeSelection<'q> {
     fn of<N: OutputType>(ctx: &Context<'_>, node_field: &'q Positioned<Field>) -> Self {
-        match plain_fields(&node_field.node.selection_set.node) {
-            Some(fields) if leaves_only::<N>(ctx, &fields) => NodeSelection::Leaves(fields),
-            _ => NodeSelection::Resolved,
-        }
+        let Some(fields) = plain_fields(&node_field.node.selection_set.node) else {
+            return NodeSelection::Resolved;
+        };
+        let registry = &ctx.schema_env.registry;
+        let Some(object) = registry.types.get(N::type_name().as_ref()) else {
+            return NodeSelection::Resolved;
+        };
+        let fields = fields
+            .into_iter()
+            .map(|(key, field)| {
+                let name = field.node.name.node.as_str();
+                let leaf = name == "__typename"
+                    || object
+                        .field_by_name(name)
+                        .and_then(|meta| registry.concrete_type_by_name(&meta.ty))
+                        .is_some_and(|ty| ty.is_leaf());
+                (key, field, leaf)
+            })
+            .collect();
+        NodeSelection::Fields(fields)
     }
 }
 
-/// One node, in place when its fields are all ready, else the usual way.
+type FieldFuture<'a> =
+    std::pin::Pin<Box<dyn Future<Output = ServerResult<Option<Value>>> + Send + 'a>>;
+
+/// One node: its leaves in place and its other fields concurrently, or the usual way when a
+/// leaf is not ready or fails (the usual way then reports the error with its path).
 async fn resolve_node<N: ContainerType>(
     node: &N,
     ctx: &ContextSelectionSet<'_>,
     field: &Positioned<Field>,
     selection: &NodeSelection<'_>,
 ) -> ServerResult<Value> {
-    if let NodeSelection::Leaves(fields) = selection {
-        let mut object = IndexMap::with_capacity(fields.len());
-        let complete = fields.iter().all(|(key, field)| {
-            let value = if field.node.name.node == "__typename" {
-                Value::String(node.introspection_type_name().into_owned())
-            } else {
-                match ready(node.resolve_field(&ctx.with_field(field))) {
-                    Some(Ok(Some(value))) => value,
-                    _ => return false,
+    let NodeSelection::Fields(fields) = selection else {
+        return node.resolve(ctx, field).await;
+    };
+    let mut object = IndexMap::with_capacity(fields.len());
+    let mut others = Vec::new();
+    for (key, field, leaf) in fields {
+        let value = if field.node.name.node == "__typename" {
+            Value::String(node.introspection_type_name().into_owned())
+        } else if *leaf {
+            match ready(node.resolve_field(&ctx.with_field(field))) {
+                Some(Ok(Some(value))) => value,
+                _ => return node.resolve(ctx, field).await,
+            }
+        } else {
+            others.push((key, *field));
+            Value::Null
+        };
+        object.insert(key.clone(), value);
+    }
+    if !others.is_empty() {
+        // As async-graphql's own objects do: a field that fails is reported and left out.
+        let contexts: Vec<_> = others
+            .iter()
+            .map(|(_, field)| ctx.with_field(field))
+            .collect();
+        // Boxed: a field's future may hold another connection's (the types nest).
+        let values = futures_util::future::join_all(contexts.iter().map(|context| {
+            let future: FieldFuture<'_> = Box::pin(node.resolve_field(context));
+            future
+        }))
+        .await;
+        for ((key, _), value) in others.into_iter().zip(values) {
+            match value {
+                Ok(value) => {
+                    object.insert(key.clone(), value.unwrap_or_default());
                 }
-            };
-            object.insert(key.clone(), value);
-            true
-        });
-        if complete {
-            return Ok(Value::Object(object));
+                Err(error) => {
+                    ctx.add_error(error);
+                    object.shift_remove(key);
+                }
+            }
         }
     }
-    node.resolve(ctx, field).await
+    Ok(Value::Object(object))
 }
 
 impl<N: ContainerType> Conn<N> {

@@ -116,13 +116,33 @@ async fn should_report_field_errors_the_same_in_place_and_the_generic_way(app: T
         edges { node { displayName email role } }
       !}
     }"#;
-    let run = |generic: bool| {
+    let run = |query: &'static str, generic: bool| {
         let body = json!({ "query": shaped(query, generic) });
         let client = app.with_token(Some(caller.clone()));
         async move { client.post_json(&body).await.body }
     };
-    let in_place = run(false).await;
-    let generic = run(true).await;
+    // A refused leaf beside object fields (the organization's contact details), and a refused
+    // object field (a nested page too large) beside leaves.
+    for other in [
+        r#"{ organizations {!@@OrganizationConnection edges { node { name contactEmail
+               tenant { id } users(first: 2) { totalCount } } } !} }"#,
+        r#"{ organizations {!@@OrganizationConnection edges { node { name
+               users(first: 500) { totalCount } tenant { id } } } !} }"#,
+    ] {
+        let in_place = run(other, false).await;
+        let generic = run(other, true).await;
+        assert!(in_place["errors"].is_array(), "{in_place}");
+        // The inline fragment moves the fields, so only the errors' locations differ.
+        let without_locations = |mut body: Value| {
+            for error in body["errors"].as_array_mut().unwrap() {
+                error.as_object_mut().unwrap().remove("locations");
+            }
+            body
+        };
+        assert_eq!(without_locations(in_place), without_locations(generic));
+    }
+    let in_place = run(query, false).await;
+    let generic = run(query, true).await;
     let errors = |body: &Value| {
         let mut errors: Vec<(String, Value)> = body["errors"]
             .as_array()
