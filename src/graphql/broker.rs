@@ -5,6 +5,7 @@ use uuid::Uuid;
 
 use entity::broker;
 
+use super::connection::InPlace;
 use super::fetch;
 use super::ids::{self, Kind};
 use super::loaders::{BrokerOrganizations, BrokerServices};
@@ -123,21 +124,28 @@ impl BrokerQuery {
     }
 
     /// A broker by its global ID.
-    async fn broker(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Option<Broker>> {
+    async fn broker(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Option<InPlace<Broker>>> {
         let Some(uuid) = ids::decode_as(Kind::Broker, &id, "id")? else {
             return Ok(None);
         };
-        Ok(fetch::by_id::<broker::Entity>(ctx, uuid).await?.map(Broker))
+        Ok(fetch::by_id::<broker::Entity>(ctx, uuid)
+            .await?
+            .map(Broker)
+            .map(InPlace))
     }
 
     /// A broker by its slug.
-    async fn broker_by_slug(&self, ctx: &Context<'_>, slug: String) -> ApiResult<Option<Broker>> {
+    async fn broker_by_slug(
+        &self,
+        ctx: &Context<'_>,
+        slug: String,
+    ) -> ApiResult<Option<InPlace<Broker>>> {
         let found = request(ctx)?
             .scope
             .find::<broker::Entity>()
             .filter(broker::Column::Slug.eq(slug))
             .one(&request(ctx)?.db)
             .await?;
-        Ok(found.map(Broker))
+        Ok(found.map(Broker).map(InPlace))
     }
 }

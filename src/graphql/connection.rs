@@ -32,7 +32,7 @@ use async_graphql::indexmap::IndexMap;
 use async_graphql::parser::types::{Field, Selection, SelectionSet};
 use async_graphql::registry::Registry;
 use async_graphql::{
-    ContainerType, Context, ContextSelectionSet, Name, OutputType, Positioned, ServerResult, Value,
+    ContainerType, ContextSelectionSet, Name, OutputType, Positioned, ServerResult, Value,
 };
 
 use super::pagination::{ConnectionFields, Cursor};
@@ -96,6 +96,29 @@ impl<N: ContainerType> OutputType for Conn<N> {
             Some(parts) => self.resolve_parts(ctx, parts).await,
             None => self.generic().resolve(ctx, field).await,
         }
+    }
+}
+
+/// An object a relation or a lookup returns, resolved like a connection's node: its leaves in
+/// place, its other fields concurrently. The same GraphQL type as `T`.
+pub struct InPlace<T>(pub T);
+
+impl<T: ContainerType> OutputType for InPlace<T> {
+    fn type_name() -> Cow<'static, str> {
+        T::type_name()
+    }
+
+    fn create_type_info(registry: &mut Registry) -> String {
+        T::create_type_info(registry)
+    }
+
+    async fn resolve(
+        &self,
+        ctx: &ContextSelectionSet<'_>,
+        field: &Positioned<Field>,
+    ) -> ServerResult<Value> {
+        let selection = NodeSelection::of::<T>(&ctx.schema_env.registry, field);
+        resolve_node(&self.0, ctx, field, &selection).await
     }
 }
 
@@ -208,11 +231,10 @@ enum NodeSelection<'q> {
 }
 
 impl<'q> NodeSelection<'q> {
-    fn of<N: OutputType>(ctx: &Context<'_>, node_field: &'q Positioned<Field>) -> Self {
+    fn of<N: OutputType>(registry: &Registry, node_field: &'q Positioned<Field>) -> Self {
         let Some(fields) = plain_fields(&node_field.node.selection_set.node) else {
             return NodeSelection::Resolved;
         };
-        let registry = &ctx.schema_env.registry;
         let Some(object) = registry.types.get(N::type_name().as_ref()) else {
             return NodeSelection::Resolved;
         };
@@ -345,7 +367,8 @@ impl<N: ContainerType> Conn<N> {
             EdgeField::Node(field) => Some(*field),
             _ => None,
         });
-        let selection = node_field.map(|field| NodeSelection::of::<N>(&ctx_field, field));
+        let selection =
+            node_field.map(|field| NodeSelection::of::<N>(&ctx.schema_env.registry, field));
         let edge_type = Edge::<Cursor, N, async_graphql::connection::EmptyFields>::type_name();
         let edges = self
             .edges
@@ -386,7 +409,7 @@ impl<N: ContainerType> Conn<N> {
     ) -> ServerResult<Value> {
         let ctx_field = ctx.with_field(field);
         let ctx_list = ctx_field.with_selection_set(&field.node.selection_set);
-        let selection = NodeSelection::of::<N>(&ctx_field, field);
+        let selection = NodeSelection::of::<N>(&ctx.schema_env.registry, field);
         let nodes = self.edges.iter().enumerate().map(|(index, (_, node))| {
             let ctx_list = &ctx_list;
             let selection = &selection;

@@ -7,6 +7,7 @@ use uuid::Uuid;
 use entity::{broker, organization, tenant};
 
 use super::broker::Broker;
+use super::connection::InPlace;
 use super::fetch;
 use super::ids::{self, Kind};
 use super::loaders::{OrganizationSubscriptions, OrganizationUsers, TenantOfOrganization};
@@ -74,16 +75,16 @@ impl Organization {
         self.0.updated_at
     }
 
-    async fn broker(&self, ctx: &Context<'_>) -> ApiResult<Broker> {
+    async fn broker(&self, ctx: &Context<'_>) -> ApiResult<InPlace<Broker>> {
         fetch::parent::<broker::Entity>(ctx, self.0.broker_id, "broker")
             .await
-            .map(Broker)
+            .map(|row| InPlace(Broker(row)))
     }
 
     /// The Microsoft tenant this organization is linked to, if any.
-    async fn tenant(&self, ctx: &Context<'_>) -> ApiResult<Option<Tenant>> {
+    async fn tenant(&self, ctx: &Context<'_>) -> ApiResult<Option<InPlace<Tenant>>> {
         let tenant = request(ctx)?.load(TenantOfOrganization(self.0.id)).await?;
-        Ok(tenant.map(Tenant))
+        Ok(tenant.map(Tenant).map(InPlace))
     }
 
     /// The organization's users, by email.
@@ -286,12 +287,17 @@ impl OrganizationQuery {
     }
 
     /// An organization by its global ID.
-    async fn organization(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Option<Organization>> {
+    async fn organization(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> ApiResult<Option<InPlace<Organization>>> {
         let Some(uuid) = ids::decode_as(Kind::Organization, &id, "id")? else {
             return Ok(None);
         };
         Ok(fetch::by_id::<organization::Entity>(ctx, uuid)
             .await?
-            .map(Organization))
+            .map(Organization)
+            .map(InPlace))
     }
 }

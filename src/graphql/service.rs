@@ -6,6 +6,7 @@ use uuid::Uuid;
 use entity::{broker, service};
 
 use super::broker::Broker;
+use super::connection::InPlace;
 use super::enums::Vendor;
 use super::fetch;
 use super::ids::{self, Kind};
@@ -50,10 +51,10 @@ impl Service {
         self.0.updated_at
     }
 
-    async fn broker(&self, ctx: &Context<'_>) -> ApiResult<Broker> {
+    async fn broker(&self, ctx: &Context<'_>) -> ApiResult<InPlace<Broker>> {
         fetch::parent::<broker::Entity>(ctx, self.0.broker_id, "broker")
             .await
-            .map(Broker)
+            .map(|row| InPlace(Broker(row)))
     }
 }
 

@@ -5,6 +5,7 @@ use uuid::Uuid;
 
 use entity::{organization, service, subscription};
 
+use super::connection::InPlace;
 use super::enums::SubscriptionStatus;
 use super::fetch;
 use super::ids::{self, Kind};
@@ -51,16 +52,16 @@ impl ServiceSubscription {
         self.0.updated_at
     }
 
-    async fn organization(&self, ctx: &Context<'_>) -> ApiResult<Organization> {
+    async fn organization(&self, ctx: &Context<'_>) -> ApiResult<InPlace<Organization>> {
         fetch::parent::<organization::Entity>(ctx, self.0.organization_id, "organization")
             .await
-            .map(Organization)
+            .map(|row| InPlace(Organization(row)))
     }
 
-    async fn service(&self, ctx: &Context<'_>) -> ApiResult<Service> {
+    async fn service(&self, ctx: &Context<'_>) -> ApiResult<InPlace<Service>> {
         fetch::parent::<service::Entity>(ctx, self.0.service_id, "service")
             .await
-            .map(Service)
+            .map(|row| InPlace(Service(row)))
     }
 
     /// The users assigned to this subscription, by email.

@@ -5,6 +5,7 @@ use uuid::Uuid;
 
 use entity::{organization, service_account, tenant};
 
+use super::connection::InPlace;
 use super::enums::{ServiceAccountStatus, TenantLinkMethod, TenantManagement};
 use super::fetch;
 use super::ids::{self, Kind};
@@ -76,16 +77,19 @@ impl Tenant {
         self.0.updated_at
     }
 
-    async fn organization(&self, ctx: &Context<'_>) -> ApiResult<Organization> {
+    async fn organization(&self, ctx: &Context<'_>) -> ApiResult<InPlace<Organization>> {
         fetch::parent::<organization::Entity>(ctx, self.0.organization_id, "organization")
             .await
-            .map(Organization)
+            .map(|row| InPlace(Organization(row)))
     }
 
     /// The customer-consent service account, when the customer manages the tenant that way.
-    async fn service_account(&self, ctx: &Context<'_>) -> ApiResult<Option<ServiceAccount>> {
+    async fn service_account(
+        &self,
+        ctx: &Context<'_>,
+    ) -> ApiResult<Option<InPlace<ServiceAccount>>> {
         let account = request(ctx)?.load(AccountOfTenant(self.0.id)).await?;
-        Ok(account.map(ServiceAccount))
+        Ok(account.map(ServiceAccount).map(InPlace))
     }
 }
 
@@ -137,10 +141,10 @@ impl ServiceAccount {
         self.0.updated_at
     }
 
-    async fn tenant(&self, ctx: &Context<'_>) -> ApiResult<Tenant> {
+    async fn tenant(&self, ctx: &Context<'_>) -> ApiResult<InPlace<Tenant>> {
         fetch::parent::<tenant::Entity>(ctx, self.0.tenant_id, "tenant")
             .await
-            .map(Tenant)
+            .map(|row| InPlace(Tenant(row)))
     }
 }
 
@@ -150,11 +154,14 @@ pub struct TenantQuery;
 #[Object]
 impl TenantQuery {
     /// A tenant by its global ID.
-    async fn tenant(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Option<Tenant>> {
+    async fn tenant(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Option<InPlace<Tenant>>> {
         let Some(uuid) = ids::decode_as(Kind::Tenant, &id, "id")? else {
             return Ok(None);
         };
-        Ok(fetch::by_id::<tenant::Entity>(ctx, uuid).await?.map(Tenant))
+        Ok(fetch::by_id::<tenant::Entity>(ctx, uuid)
+            .await?
+            .map(Tenant)
+            .map(InPlace))
     }
 
     /// A tenant by the GUID Microsoft issued for it.

@@ -5,6 +5,7 @@ use uuid::Uuid;
 
 use entity::{organization, user};
 
+use super::connection::InPlace;
 use super::enums::OrganizationRole;
 use super::fetch;
 use super::ids::{self, Kind};
@@ -59,10 +60,10 @@ impl User {
         self.0.updated_at
     }
 
-    async fn organization(&self, ctx: &Context<'_>) -> ApiResult<Organization> {
+    async fn organization(&self, ctx: &Context<'_>) -> ApiResult<InPlace<Organization>> {
         fetch::parent::<organization::Entity>(ctx, self.0.organization_id, "organization")
             .await
-            .map(Organization)
+            .map(|row| InPlace(Organization(row)))
     }
 
     /// The subscriptions this user is assigned to, oldest first.
@@ -144,10 +145,13 @@ impl UserQuery {
     }
 
     /// A user by its global ID.
-    async fn user(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Option<User>> {
+    async fn user(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Option<InPlace<User>>> {
         let Some(uuid) = ids::decode_as(Kind::User, &id, "id")? else {
             return Ok(None);
         };
-        Ok(fetch::by_id::<user::Entity>(ctx, uuid).await?.map(User))
+        Ok(fetch::by_id::<user::Entity>(ctx, uuid)
+            .await?
+            .map(User)
+            .map(InPlace))
     }
 }

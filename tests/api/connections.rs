@@ -1,7 +1,8 @@
-//! Connections resolve their parts and their leaf-only nodes in place (`graphql::connection`);
+//! Connections resolve their parts and their nodes' leaves in place (`graphql::connection`);
 //! anything else goes async-graphql's way. Both ways must give the same answer: each query
 //! here is run as written (in place) and with every connection's selection wrapped in an inline
-//! fragment, which sends it async-graphql's way.
+//! fragment, which sends it async-graphql's way; so are the objects of one-to-one relations
+//! (`InPlace`).
 
 use entity::enums::OrganizationRole;
 use entity::{organization, user};
@@ -52,7 +53,8 @@ query($first: Int, $users: Int) {
               id
               name
               country
-              tenant { id microsoftTenantId linkMethod }
+              tenant {!@@Tenant id microsoftTenantId linkMethod
+                organization {!@@Organization name broker {!@@Broker slug !} !} !}
               users(first: $users) {!@@UserConnection
                 totalCount
                 pageInfo { hasNextPage endCursor }
