@@ -335,8 +335,40 @@ fn page_statement(
         page.order_by((Alias::new(X), Alias::new("__rn")), SqlOrder::Asc);
         page
     };
+    if !request.has_cursor() && !partitioned {
+        // The first page of a root list: walk the order (an index, where there is one) and
+        // stop after the page and one row more; count with a separate scan when asked.
+        let rows = if request.count {
+            counted_rows
+        } else {
+            request.limit + 1
+        };
+        let mut page = Query::select();
+        page.column((Alias::new(X), Asterisk)).expr_window_as(
+            Expr::cust("ROW_NUMBER()"),
+            numbered,
+            Alias::new("__rn"),
+        );
+        if request.count {
+            let mut count = Query::select();
+            count
+                .expr(Func::count(Expr::col(Asterisk)))
+                .from_subquery(base.clone(), Alias::new("c"));
+            page.expr_as(
+                Expr::SubQuery(None, Box::new(count.into())),
+                Alias::new("__total"),
+            );
+        }
+        page.from_subquery(base, Alias::new(X));
+        if let Some(column) = request.order.key.column() {
+            page.order_by((Alias::new(X), Alias::new(column)), sql_order.clone());
+        }
+        page.order_by((Alias::new(X), Alias::new("id")), sql_order)
+            .limit(rows);
+        return page;
+    }
     if !request.has_cursor() {
-        // The first page (the usual case): every row is in range, so one pass numbers them,
+        // The first page of nested lists (the usual case): every row is in range, so one pass numbers them,
         // and counts them when `totalCount` is asked for; without it, one row more than the
         // page tells `hasNextPage`.
         let mut walked = Query::select();
