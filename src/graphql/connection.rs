@@ -166,6 +166,18 @@ fn plain_fields(set: &SelectionSet) -> Option<Vec<(Name, &Positioned<Field>)>> {
     Some(fields)
 }
 
+/// The plain fields of `field`'s selection, each named by `which` (`None` for a field it does
+/// not know, which sends the whole connection the usual way).
+fn sub_plan<'q, T>(
+    field: &'q Positioned<Field>,
+    which: impl Fn(&str, &'q Positioned<Field>) -> Option<T>,
+) -> Option<Vec<(Name, T)>> {
+    plain_fields(&field.node.selection_set.node)?
+        .into_iter()
+        .map(|(key, field)| Some((key, which(field.node.name.node.as_str(), field)?)))
+        .collect()
+}
+
 fn plan(set: &Positioned<SelectionSet>) -> Option<Vec<(Name, Part<'_>)>> {
     plain_fields(&set.node)?
         .into_iter()
@@ -173,36 +185,22 @@ fn plan(set: &Positioned<SelectionSet>) -> Option<Vec<(Name, Part<'_>)>> {
             let part = match field.node.name.node.as_str() {
                 "__typename" => Part::Typename,
                 "totalCount" => Part::TotalCount,
-                "pageInfo" => Part::PageInfo(
-                    plain_fields(&field.node.selection_set.node)?
-                        .into_iter()
-                        .map(|(key, field)| {
-                            let which = match field.node.name.node.as_str() {
-                                "__typename" => PageInfoField::Typename,
-                                "hasPreviousPage" => PageInfoField::HasPreviousPage,
-                                "hasNextPage" => PageInfoField::HasNextPage,
-                                "startCursor" => PageInfoField::StartCursor,
-                                "endCursor" => PageInfoField::EndCursor,
-                                _ => return None,
-                            };
-                            Some((key, which))
-                        })
-                        .collect::<Option<_>>()?,
-                ),
+                "pageInfo" => Part::PageInfo(sub_plan(field, |name, _| match name {
+                    "__typename" => Some(PageInfoField::Typename),
+                    "hasPreviousPage" => Some(PageInfoField::HasPreviousPage),
+                    "hasNextPage" => Some(PageInfoField::HasNextPage),
+                    "startCursor" => Some(PageInfoField::StartCursor),
+                    "endCursor" => Some(PageInfoField::EndCursor),
+                    _ => None,
+                })?),
                 "edges" => Part::Edges(
                     field,
-                    plain_fields(&field.node.selection_set.node)?
-                        .into_iter()
-                        .map(|(key, field)| {
-                            let which = match field.node.name.node.as_str() {
-                                "__typename" => EdgeField::Typename,
-                                "cursor" => EdgeField::Cursor,
-                                "node" => EdgeField::Node(field),
-                                _ => return None,
-                            };
-                            Some((key, which))
-                        })
-                        .collect::<Option<_>>()?,
+                    sub_plan(field, |name, field| match name {
+                        "__typename" => Some(EdgeField::Typename),
+                        "cursor" => Some(EdgeField::Cursor),
+                        "node" => Some(EdgeField::Node(field)),
+                        _ => None,
+                    })?,
                 ),
                 "nodes" => Part::Nodes(field),
                 _ => return None,

@@ -67,20 +67,23 @@ pub fn schema() -> AppSchema {
 /// field on its fast path: the handler parses and checks the document itself
 /// ([`limits::check_document`]) and gives every operation its [`RequestContext`].
 pub fn server_schema(services: Services, limits: &Limits) -> AppSchema {
-    builder(limits)
-        .data(services.db.clone())
-        .data(services)
-        .finish()
+    with_services(builder(limits), services)
 }
 
 /// The schema the WebSocket runs: the same, plus [`WebSocketRules`], which does per operation
 /// what the HTTP handler does per request.
 pub fn websocket_schema(services: Services, limits: &Limits) -> AppSchema {
-    builder(limits)
-        .extension(WebSocketRules(limits.clone()))
-        .data(services.db.clone())
-        .data(services)
-        .finish()
+    with_services(
+        builder(limits).extension(WebSocketRules(limits.clone())),
+        services,
+    )
+}
+
+fn with_services(
+    builder: SchemaBuilder<Query, Mutation, EmptySubscription>,
+    services: Services,
+) -> AppSchema {
+    builder.data(services.db.clone()).data(services).finish()
 }
 
 fn builder(limits: &Limits) -> SchemaBuilder<Query, Mutation, EmptySubscription> {

@@ -321,8 +321,14 @@ fn page_statement(
     }
     numbered.order_by((Alias::new(X), Alias::new("id")), sql_order.clone());
     // The first `limit` of each parent (at least one, which carries the counts even for
-    // `first: 0`, and is dropped afterwards).
+    // `first: 0`, and is dropped afterwards); uncounted, one more, which tells whether there
+    // are more.
     let counted_rows = Ord::max(request.limit, 1);
+    let first_page_rows = if request.count {
+        counted_rows
+    } else {
+        request.limit + 1
+    };
     let keep = |walked: SelectStatement, in_range: Condition, rows: u64| {
         let mut page = Query::select();
         page.column((Alias::new(X), Asterisk))
@@ -338,11 +344,6 @@ fn page_statement(
     if !request.has_cursor() && !partitioned {
         // The first page of a root list: walk the order (an index, where there is one) and
         // stop after the page and one row more; count with a separate scan when asked.
-        let rows = if request.count {
-            counted_rows
-        } else {
-            request.limit + 1
-        };
         let mut page = Query::select();
         page.column((Alias::new(X), Asterisk)).expr_window_as(
             Expr::cust("ROW_NUMBER()"),
@@ -364,7 +365,7 @@ fn page_statement(
             page.order_by((Alias::new(X), Alias::new(column)), sql_order.clone());
         }
         page.order_by((Alias::new(X), Alias::new("id")), sql_order)
-            .limit(rows);
+            .limit(first_page_rows);
         return page;
     }
     if !request.has_cursor() {
@@ -383,12 +384,7 @@ fn page_statement(
         walked
             .expr_window_as(Expr::cust("ROW_NUMBER()"), numbered, Alias::new("__rn"))
             .from_subquery(base, Alias::new(X));
-        let rows = if request.count {
-            counted_rows
-        } else {
-            request.limit + 1
-        };
-        return keep(walked, Condition::all(), rows);
+        return keep(walked, Condition::all(), first_page_rows);
     }
     let in_range = end
         .as_ref()
