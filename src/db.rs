@@ -1,10 +1,12 @@
 //! Connecting to the database and keeping its schema current.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
-use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend, DbErr};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend, DbErr, RuntimeErr};
 
 /// The embedded default: an SQLite file in the working directory, created on first use.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://brokergraph.db?mode=rwc";
@@ -69,4 +71,107 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
 /// Whether this is the embedded database (SQLite), as opposed to a PostgreSQL server.
 pub fn is_embedded(db: &DatabaseConnection) -> bool {
     db.get_database_backend() == DbBackend::Sqlite
+}
+
+/// Whether `error` means the database could not be reached (as opposed to a statement it
+/// refused): no connection within the pool's time-out, a refused or reset socket, a server
+/// shutting down. Such failures are retryable, and answered as `DATABASE_UNAVAILABLE`.
+pub fn is_unavailable(error: &DbErr) -> bool {
+    use sea_orm::sqlx::Error as Sqlx;
+    match error {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
+        DbErr::Exec(RuntimeErr::SqlxError(error)) | DbErr::Query(RuntimeErr::SqlxError(error)) => {
+            match error.as_ref() {
+                Sqlx::Io(_)
+                | Sqlx::Tls(_)
+                | Sqlx::PoolTimedOut
+                | Sqlx::PoolClosed
+                | Sqlx::WorkerCrashed
+                | Sqlx::Protocol(_) => true,
+                // PostgreSQL's class 08 (connection exception) and 57P (operator
+                // intervention: admin shutdown, crash shutdown, cannot connect now).
+                Sqlx::Database(error) => error
+                    .code()
+                    .is_some_and(|code| code.starts_with("08") || code.starts_with("57P")),
+                _ => false,
+            }
+        }
+        _ => false,
+    }
+}
+
+/// How long a readiness probe or an availability check may wait for the database.
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// How often a database found unreachable is probed until it answers again.
+const PROBE_INTERVAL: Duration = Duration::from_millis(250);
+
+/// What the server last saw of its database. Once a statement finds it unreachable, requests
+/// are refused at once (503, `DATABASE_UNAVAILABLE`, `Retry-After`) instead of each waiting
+/// the pool's acquire time-out, while one background task probes it; the first probe that
+/// succeeds lets requests through again. Per process: every replica finds out for itself.
+#[derive(Clone)]
+pub struct Availability(Arc<AvailabilityInner>);
+
+struct AvailabilityInner {
+    db: DatabaseConnection,
+    down: AtomicBool,
+    probing: AtomicBool,
+}
+
+impl Availability {
+    pub fn new(db: DatabaseConnection) -> Self {
+        Availability(Arc::new(AvailabilityInner {
+            db,
+            down: AtomicBool::new(false),
+            probing: AtomicBool::new(false),
+        }))
+    }
+
+    /// Whether the database was found unreachable and has not answered since.
+    pub fn is_down(&self) -> bool {
+        self.0.down.load(Ordering::Acquire)
+    }
+
+    /// Records that the database did not answer, and starts probing it (once).
+    pub fn mark_down(&self) {
+        self.0.down.store(true, Ordering::Release);
+        if self.0.probing.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        tracing::warn!("database unreachable: refusing requests until it answers");
+        let state = Arc::downgrade(&self.0);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(PROBE_INTERVAL).await;
+                // Stop when the server that started the probe is gone.
+                let Some(inner) = state.upgrade() else { return };
+                if ping(&inner.db).await {
+                    inner.down.store(false, Ordering::Release);
+                    inner.probing.store(false, Ordering::Release);
+                    tracing::info!("database reachable again");
+                    return;
+                }
+            }
+        });
+    }
+
+    /// Pings the database within [`PROBE_TIMEOUT`]; a failure marks it down.
+    pub async fn check(&self) -> bool {
+        if self.is_down() {
+            return false;
+        }
+        let up = ping(&self.0.db).await;
+        if !up {
+            self.mark_down();
+        }
+        up
+    }
+}
+
+async fn ping(db: &DatabaseConnection) -> bool {
+    matches!(
+        tokio::time::timeout(PROBE_TIMEOUT, db.ping()).await,
+        Ok(Ok(()))
+    )
 }

@@ -27,6 +27,9 @@ pub enum ApiError {
     Conflict(String),
     /// A domain rule with its own code (`TENANT_ALREADY_LINKED`, `TENANT_ID_IN_USE`, ...).
     Domain { code: &'static str, message: String },
+    /// The database cannot be reached (refused, reset, or no connection within the pool's
+    /// time-out). Retryable: the HTTP edge answers 503 with `Retry-After`.
+    DatabaseUnavailable,
     /// Something failed inside the server; the detail was logged, never returned.
     Internal,
 }
@@ -52,6 +55,7 @@ impl ApiError {
             Self::BadUserInput { .. } => "BAD_USER_INPUT",
             Self::Conflict(_) => "CONFLICT",
             Self::Domain { code, .. } => code,
+            Self::DatabaseUnavailable => DATABASE_UNAVAILABLE,
             Self::Internal => "INTERNAL_SERVER_ERROR",
         }
     }
@@ -65,6 +69,7 @@ impl ApiError {
             | Self::BadUserInput { message, .. }
             | Self::Conflict(message)
             | Self::Domain { message, .. } => message,
+            Self::DatabaseUnavailable => "the database is unavailable; retry shortly",
             Self::Internal => "internal server error",
         }
     }
@@ -91,15 +96,23 @@ impl From<ApiError> for async_graphql::Error {
     }
 }
 
+/// The code of [`ApiError::DatabaseUnavailable`], which the HTTP edge looks for in answers.
+pub const DATABASE_UNAVAILABLE: &str = "DATABASE_UNAVAILABLE";
+
 impl From<sea_orm::DbErr> for ApiError {
     fn from(error: sea_orm::DbErr) -> Self {
-        ApiError::internal("database", &error)
+        if crate::db::is_unavailable(&error) {
+            tracing::warn!(error = %error, "database unavailable");
+            ApiError::DatabaseUnavailable
+        } else {
+            ApiError::internal("database", &error)
+        }
     }
 }
 
 impl From<std::sync::Arc<sea_orm::DbErr>> for ApiError {
     fn from(error: std::sync::Arc<sea_orm::DbErr>) -> Self {
-        ApiError::internal("database", &error)
+        ApiError::from((*error).clone())
     }
 }
 

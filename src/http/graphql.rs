@@ -150,6 +150,8 @@ impl Body {
 /// errors of a document async-graphql refused before running it.
 enum Executed {
     Ran(Result<Vec<u8>, serde_json::Error>),
+    /// An operation that ran but found the database unreachable: answered 503.
+    Unavailable(Result<Vec<u8>, serde_json::Error>),
     Refused(Vec<ServerError>),
 }
 
@@ -161,8 +163,19 @@ impl Executed {
         let refused = response.data == async_graphql::Value::Null
             && !response.errors.is_empty()
             && response.errors.iter().all(|error| error.path.is_empty());
-        if refused {
+        let unavailable = response.errors.iter().any(|error| {
+            error
+                .extensions
+                .as_ref()
+                .and_then(|extensions| extensions.get("code"))
+                .is_some_and(|code| {
+                    *code == async_graphql::Value::from(crate::error::DATABASE_UNAVAILABLE)
+                })
+        });
+        if refused && !unavailable {
             Executed::Refused(response.errors)
+        } else if unavailable {
+            Executed::Unavailable(serde_json::to_vec(&response))
         } else {
             Executed::Ran(serde_json::to_vec(&response))
         }
@@ -175,6 +188,21 @@ fn internal_error() -> Answer {
             json!({ "errors": [error_json("INTERNAL_SERVER_ERROR", "internal server error")] }),
         ),
         status: StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// What a client should wait before retrying a request refused for want of the database.
+pub(crate) fn retry_after() -> HeaderValue {
+    HeaderValue::from_static("1")
+}
+
+/// The answer while the database is unreachable: at once, instead of each request waiting
+/// for the pool's acquire time-out.
+fn database_unavailable() -> Answer {
+    let error = crate::error::ApiError::DatabaseUnavailable;
+    Answer {
+        body: Body::Refused(json!({ "errors": [error_json(error.code(), error.message())] })),
+        status: StatusCode::SERVICE_UNAVAILABLE,
     }
 }
 
@@ -209,6 +237,9 @@ async fn run(
         Ok(_) => {}
         Err(error) => return refusal(StatusCode::BAD_REQUEST, vec![error]),
     }
+    if state.availability.is_down() {
+        return database_unavailable();
+    }
     request.set_parsed_query(document);
     let context = RequestContext::new(state.db.clone(), Some(principal.clone()), true);
     let request = request.data(context);
@@ -240,7 +271,14 @@ async fn run(
             body: Body::Ran(bytes),
             status: StatusCode::OK,
         },
-        Executed::Ran(Err(error)) => {
+        Executed::Unavailable(Ok(bytes)) => {
+            state.availability.mark_down();
+            Answer {
+                body: Body::Ran(bytes),
+                status: StatusCode::SERVICE_UNAVAILABLE,
+            }
+        }
+        Executed::Ran(Err(error)) | Executed::Unavailable(Err(error)) => {
             tracing::error!(error = %error, "response not serialisable");
             internal_error()
         }
@@ -255,12 +293,21 @@ async fn run(
 }
 
 fn finish(media: Media, answer: Answer) -> Response {
-    let status = answer.status;
-    let mut response = raw(media, status, answer.body.into_bytes());
+    with_status_headers(raw(media, answer.status, answer.body.into_bytes()))
+}
+
+/// The headers a status calls for: `Allow` with a 405, `Retry-After` with a 503.
+fn with_status_headers(mut response: Response) -> Response {
+    let status = response.status();
     if status == StatusCode::METHOD_NOT_ALLOWED {
         response
             .headers_mut()
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
+    }
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, retry_after());
     }
     response
 }
@@ -404,14 +451,21 @@ async fn batch(
             &message,
         );
     }
-    // The answers' JSON texts, joined into one array.
+    // The answers' JSON texts, joined into one array; 503 when any found no database.
+    let mut status = StatusCode::OK;
     let mut answers = vec![b'['];
     for (index, item) in items.into_iter().enumerate() {
         if index > 0 {
             answers.push(b',');
         }
         let body = match parse_request(item) {
-            Ok(request) => run(state, principal, request, false).await.body,
+            Ok(request) => {
+                let answer = run(state, principal, request, false).await;
+                if answer.status == StatusCode::SERVICE_UNAVAILABLE {
+                    status = answer.status;
+                }
+                answer.body
+            }
             Err((code, message)) => {
                 Body::Refused(json!({ "errors": [error_json(code, &message)] }))
             }
@@ -419,7 +473,7 @@ async fn batch(
         answers.extend(body.into_bytes());
     }
     answers.push(b']');
-    raw(media, StatusCode::OK, answers)
+    with_status_headers(raw(media, status, answers))
 }
 
 /// `GET /graphql?query=...&operationName=...&variables=...`

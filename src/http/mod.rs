@@ -45,6 +45,8 @@ pub struct AppState(Arc<Inner>);
 
 pub struct Inner {
     pub db: DatabaseConnection,
+    /// Whether the database answers (see [`crate::db::Availability`]).
+    pub availability: crate::db::Availability,
     /// Single-threaded executors that run GraphQL operations (one per core).
     pub executors: tokio_util::task::LocalPoolHandle,
     /// The schema HTTP requests run (no extensions: see `graphql::server_schema`).
@@ -69,6 +71,7 @@ impl AppState {
         let websocket_schema = crate::graphql::websocket_schema(services, &limits);
         let cores = std::thread::available_parallelism().map_or(2, usize::from);
         AppState(Arc::new(Inner {
+            availability: crate::db::Availability::new(db.clone()),
             db,
             executors: tokio_util::task::LocalPoolHandle::new(cores),
             schema,

@@ -8,6 +8,7 @@ mod support;
 mod auth;
 mod cli;
 mod connections;
+mod database_down;
 mod graph;
 mod http_rules;
 mod limits;

@@ -90,6 +90,9 @@ pub struct Setup {
     pub auth: Option<Arc<Authenticator>>,
     /// Partner Center; the app's own sandbox when `None`.
     pub partner_center: Option<Arc<dyn PartnerCenter>>,
+    /// PostgreSQL only: where the app connects (e.g. a proxy in front of the server), in place
+    /// of `TEST_DATABASE_URL`, which still creates and drops the test's schema.
+    pub database_url: Option<String>,
 }
 
 /// The key test credentials are encrypted with.
@@ -215,7 +218,11 @@ pub async fn spawn_app_with(backend: Backend, setup: Setup) -> Option<TestApp> {
                 .await
                 .expect("create test schema");
             admin.close().await.ok();
-            let mut config = DbConfig::new(admin_url.clone());
+            let url = setup
+                .database_url
+                .clone()
+                .unwrap_or_else(|| admin_url.clone());
+            let mut config = DbConfig::new(url);
             config.schema_search_path = Some(schema.clone());
             config.max_connections = 5;
             (config, Storage::Postgres { admin_url, schema })
