@@ -9,6 +9,7 @@
 use std::fmt;
 use std::io::{ErrorKind, Write as _};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use aes_gcm::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
@@ -18,6 +19,9 @@ use base64::Engine as _;
 use base64::alphabet;
 use base64::engine::DecodePaddingMode;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
+use hkdf::Hkdf;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
 
 /// AES-256: 32-byte keys.
 pub const KEY_LEN: usize = 32;
@@ -55,6 +59,8 @@ pub enum CryptoError {
 #[derive(Clone)]
 pub struct CredentialCipher {
     cipher: Aes256Gcm,
+    /// Seals pagination cursors, with a key of its own derived from this one.
+    cursors: Arc<TokenSealer>,
 }
 
 /// Never prints the key: the cipher ends up inside structs that are logged with `{:?}`.
@@ -68,7 +74,14 @@ impl CredentialCipher {
     fn from_key(key: &Key<Aes256Gcm>) -> Self {
         Self {
             cipher: Aes256Gcm::new(key),
+            cursors: Arc::new(TokenSealer::derive(&key[..], b"brokergraph cursor v1")),
         }
+    }
+
+    /// The sealer of pagination cursors: every replica has the credential key, so every
+    /// replica opens the cursors any other one issued.
+    pub fn cursor_sealer(&self) -> &Arc<TokenSealer> {
+        &self.cursors
     }
 
     /// A cipher from a base64 key of exactly 32 bytes, standard or URL-safe alphabet, padded
@@ -220,6 +233,81 @@ impl CredentialCipher {
     }
 }
 
+/// Seals short tokens a client carries and hands back (pagination cursors) so that it can
+/// neither read nor alter them: AES-256-GCM under a key derived (HKDF-SHA256) from the
+/// credential key for one purpose, so a sealed token and a stored credential never share a key.
+///
+/// The nonce is an HMAC of the plaintext (a synthetic IV, as in AES-SIV): the same plaintext
+/// always seals to the same token (a row's cursor is stable from one page to the next, and
+/// sealing needs no random numbers per edge), and two different plaintexts get different
+/// nonces, which is what GCM needs. Equal tokens reveal only that their plaintexts are equal.
+pub struct TokenSealer {
+    aead: Aes256Gcm,
+    nonce_key: [u8; KEY_LEN],
+}
+
+impl fmt::Debug for TokenSealer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenSealer").finish_non_exhaustive()
+    }
+}
+
+impl TokenSealer {
+    /// Derives the sealer for `purpose` from the secret `master`.
+    pub fn derive(master: &[u8], purpose: &[u8]) -> Self {
+        let hkdf = Hkdf::<Sha256>::new(None, master);
+        let mut okm = [0u8; 2 * KEY_LEN];
+        // HKDF-SHA256 yields up to 8160 bytes; 64 always fit.
+        if hkdf.expand(purpose, &mut okm).is_err() {
+            unreachable!("HKDF-SHA256 refused 64 bytes");
+        }
+        let mut aead_key = [0u8; KEY_LEN];
+        let mut nonce_key = [0u8; KEY_LEN];
+        aead_key.copy_from_slice(&okm[..KEY_LEN]);
+        nonce_key.copy_from_slice(&okm[KEY_LEN..]);
+        TokenSealer {
+            aead: Aes256Gcm::new(&Key::<Aes256Gcm>::from(aead_key)),
+            nonce_key,
+        }
+    }
+
+    fn nonce(&self, plaintext: &[u8]) -> [u8; NONCE_LEN] {
+        // HMAC takes a key of any length, so `new_from_slice` cannot fail on 32 bytes.
+        let Ok(mut mac) = <Hmac<Sha256> as Mac>::new_from_slice(&self.nonce_key) else {
+            unreachable!("HMAC refused a 32-byte key");
+        };
+        mac.update(plaintext);
+        let tag = mac.finalize().into_bytes();
+        let mut nonce = [0u8; NONCE_LEN];
+        nonce.copy_from_slice(&tag[..NONCE_LEN]);
+        nonce
+    }
+
+    /// The nonce followed by the ciphertext and its tag.
+    pub fn seal(&self, plaintext: &[u8]) -> Vec<u8> {
+        let nonce = self.nonce(plaintext);
+        let Ok(ciphertext) = self.aead.encrypt(&Nonce::from(nonce), plaintext) else {
+            // AES-GCM only refuses messages over 64 GiB; tokens are a few dozen bytes.
+            unreachable!("AES-GCM refused a {}-byte token", plaintext.len());
+        };
+        let mut sealed = Vec::with_capacity(NONCE_LEN + ciphertext.len());
+        sealed.extend_from_slice(&nonce);
+        sealed.extend_from_slice(&ciphertext);
+        sealed
+    }
+
+    /// What [`seal`](Self::seal) sealed, or `None` for anything it did not seal (altered,
+    /// truncated, or sealed with another key or for another purpose).
+    pub fn open(&self, sealed: &[u8]) -> Option<Vec<u8>> {
+        if sealed.len() < NONCE_LEN {
+            return None;
+        }
+        let (nonce, ciphertext) = sealed.split_at(NONCE_LEN);
+        let nonce = <[u8; NONCE_LEN]>::try_from(nonce).ok()?;
+        self.aead.decrypt(&Nonce::from(nonce), ciphertext).ok()
+    }
+}
+
 /// Where the credential key comes from.
 #[derive(Clone, clap::Args)]
 pub struct CredentialKeyConfig {
@@ -287,6 +375,39 @@ mod tests {
 
     fn cipher(seed: u8) -> CredentialCipher {
         CredentialCipher::from_base64(&STANDARD.encode(key_bytes(seed))).unwrap()
+    }
+
+    #[test]
+    fn sealed_tokens_open_only_unaltered_and_with_their_key_and_purpose() {
+        let key = key_bytes(3);
+        let sealer = TokenSealer::derive(&key, b"cursor");
+        let sealed = sealer.seal(b"{\"v\":\"jane@contoso.example\"}");
+        assert_eq!(
+            sealer.seal(b"{\"v\":\"jane@contoso.example\"}"),
+            sealed,
+            "deterministic"
+        );
+        assert_ne!(
+            sealer.seal(b"{\"v\":\"john@contoso.example\"}")[..NONCE_LEN],
+            sealed[..NONCE_LEN]
+        );
+        assert!(!sealed.windows(4).any(|w| w == b"jane"));
+        assert_eq!(
+            sealer.open(&sealed).as_deref(),
+            Some(&b"{\"v\":\"jane@contoso.example\"}"[..])
+        );
+        for at in [0, NONCE_LEN, sealed.len() - 1] {
+            let mut tampered = sealed.clone();
+            tampered[at] ^= 0x01;
+            assert_eq!(sealer.open(&tampered), None, "byte {at}");
+        }
+        assert_eq!(sealer.open(&sealed[..sealed.len() - 1]), None);
+        assert_eq!(sealer.open(&[]), None);
+        assert_eq!(TokenSealer::derive(&key, b"other").open(&sealed), None);
+        assert_eq!(
+            TokenSealer::derive(&key_bytes(4), b"cursor").open(&sealed),
+            None
+        );
     }
 
     #[test]

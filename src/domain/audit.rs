@@ -1,13 +1,15 @@
-//! The append-only audit trail: every change writes one event in its own transaction.
+//! The append-only audit trail: every change writes one event in its own transaction; reading
+//! it back, each caller sees of an event what it may read of the entity (`redacted_details`).
 
 use chrono::Utc;
 use entity::audit_event;
 use sea_orm::{ActiveModelTrait, ConnectionTrait, DbErr, IntoActiveModel};
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
-use crate::auth::Principal;
+use crate::auth::fields::{Field, may_read};
+use crate::auth::{Principal, Role};
 
 /// One change, as the trail records it.
 pub struct Event {
@@ -90,4 +92,152 @@ pub async fn record(
     .insert(db)
     .await?;
     Ok(())
+}
+
+/// The guarded field a snapshot's `key` holds, for an entity of `entity_type`: the audit
+/// trail's copy of the rules the GraphQL types apply to the same fields (`fields::may_read`).
+fn snapshot_field<'a>(
+    entity_type: &str,
+    key: &str,
+    snapshot: &'a Map<String, Value>,
+) -> Option<Field<'a>> {
+    match (entity_type, key) {
+        ("User", "email") => {
+            let id = snapshot
+                .get("id")
+                .and_then(Value::as_str)
+                .and_then(|id| Uuid::parse_str(id).ok());
+            let email = snapshot.get("email").and_then(Value::as_str);
+            Some(Field::UserEmail(id.zip(email)))
+        }
+        (
+            "Organization",
+            "contact_email" | "registration_number" | "vat_number" | "customer_number",
+        ) => Some(Field::OrganizationDetails),
+        ("Tenant", "linked_by") => Some(Field::TenantLinkedBy),
+        _ => None,
+    }
+}
+
+/// An event's `details` as `principal` may read them: the `before` and `after` snapshots
+/// without the fields it may not read on the entity itself (left out, not nulled: `null` is a
+/// value some of them have).
+pub fn redacted_details(principal: &Principal, entity_type: &str, details: &Value) -> Value {
+    let mut details = details.clone();
+    for side in ["before", "after"] {
+        let Some(Value::Object(snapshot)) = details.get_mut(side) else {
+            continue;
+        };
+        let hidden: Vec<String> = snapshot
+            .keys()
+            .filter(|key| {
+                snapshot_field(entity_type, key, snapshot)
+                    .is_some_and(|field| !may_read(principal, field))
+            })
+            .cloned()
+            .collect();
+        for key in hidden {
+            snapshot.remove(&key);
+        }
+    }
+    details
+}
+
+/// Whether `principal` may read who made the change `event` records.
+pub fn actor_readable(principal: &Principal, event: &audit_event::Model) -> bool {
+    let field = Field::Actor {
+        role: Role::parse(&event.actor_role),
+        action: &event.action,
+    };
+    may_read(principal, field)
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+    use entity::enums::{OrganizationRole, TenantLinkMethod, TenantManagement};
+    use entity::{organization, tenant, user};
+
+    use super::*;
+
+    /// The snapshot keys the redaction names are the keys the models serialise to: a renamed
+    /// column would otherwise leak silently.
+    #[test]
+    fn every_guarded_snapshot_key_is_a_key_of_its_entity() {
+        let now = Utc::now();
+        let id = Uuid::now_v7();
+        let snapshots = [
+            (
+                "User",
+                serde_json::to_value(user::Model {
+                    id,
+                    organization_id: id,
+                    email: "jane@a.example".into(),
+                    display_name: "Jane".into(),
+                    role: OrganizationRole::OrganizationUser,
+                    created_at: now,
+                    updated_at: now,
+                }),
+                vec!["email"],
+            ),
+            (
+                "Organization",
+                serde_json::to_value(organization::Model {
+                    id,
+                    broker_id: id,
+                    name: "A".into(),
+                    contact_email: "it@a.example".into(),
+                    country: "DE".into(),
+                    registration_number: Some("HRB 1".into()),
+                    vat_number: Some("DE1".into()),
+                    customer_number: Some("C1".into()),
+                    created_at: now,
+                    updated_at: now,
+                }),
+                vec![
+                    "contact_email",
+                    "registration_number",
+                    "vat_number",
+                    "customer_number",
+                ],
+            ),
+            (
+                "Tenant",
+                serde_json::to_value(tenant::Model {
+                    id,
+                    organization_id: id,
+                    microsoft_tenant_id: id,
+                    primary_domain: "a.onmicrosoft.com".into(),
+                    link_method: TenantLinkMethod::Manual,
+                    management: TenantManagement::PartnerManaged,
+                    linked_at: now,
+                    linked_by: "ba@broker".into(),
+                    created_at: now,
+                    updated_at: now,
+                }),
+                vec!["linked_by"],
+            ),
+        ];
+        let nobody = Principal {
+            subject: "someone".into(),
+            role: Role::OrganizationUser,
+            broker_id: None,
+            organization_id: Some(id),
+        };
+        for (entity_type, snapshot, guarded) in snapshots {
+            let snapshot = snapshot.unwrap();
+            let details = json!({ "before": snapshot, "after": snapshot });
+            let redacted = redacted_details(&nobody, entity_type, &details);
+            for side in ["before", "after"] {
+                for key in &guarded {
+                    assert!(details[side].get(key).is_some(), "{entity_type}.{key}");
+                    assert!(redacted[side].get(key).is_none(), "{entity_type}.{key}");
+                }
+                assert!(
+                    redacted[side].get("id").is_some(),
+                    "{entity_type}: the rest stays"
+                );
+            }
+        }
+    }
 }

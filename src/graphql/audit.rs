@@ -11,7 +11,9 @@ use super::fetch;
 use super::ids::{self, Kind};
 use super::pagination::{Conn, Keyed, Order, OrderDirection, PageArgs, SortKey};
 use super::{guard, request};
-use crate::auth::Role;
+use crate::auth::Principal;
+use crate::auth::fields::{Field, ReadableActors, may_read, readable_actors};
+use crate::domain::audit;
 use crate::error::{ApiError, ApiResult};
 
 impl Keyed for audit_event::Model {
@@ -37,9 +39,15 @@ impl AuditEvent {
     async fn occurred_at(&self) -> DateTime<Utc> {
         self.0.occurred_at
     }
-    /// The `sub` of the token that made the change.
-    async fn actor_subject(&self) -> &str {
-        &self.0.actor_subject
+    /// The `sub` of the token that made the change. Organization roles read the actors of
+    /// their own organization's users only (FORBIDDEN otherwise), and never who linked a tenant.
+    async fn actor_subject(&self, ctx: &Context<'_>) -> ApiResult<Option<&str>> {
+        guard(
+            ctx,
+            |p| audit::actor_readable(p, &self.0),
+            "who made this change",
+        )?;
+        Ok(Some(&self.0.actor_subject))
     }
     async fn actor_role(&self) -> &str {
         &self.0.actor_role
@@ -65,9 +73,19 @@ impl AuditEvent {
     async fn organization_uuid(&self) -> Option<Uuid> {
         self.0.organization_id
     }
-    /// `before` and `after` snapshots where they matter, and other facts of the change.
-    async fn details(&self) -> Json<serde_json::Value> {
-        Json(self.0.details.clone())
+    /// `before` and `after` snapshots where they matter, and other facts of the change. A
+    /// field the caller may not read on the entity is left out of its snapshots.
+    async fn details(&self, ctx: &Context<'_>) -> ApiResult<Json<serde_json::Value>> {
+        let Some(principal) = &request(ctx)?.principal else {
+            return Err(ApiError::Forbidden(
+                "your role may not read the audit trail".into(),
+            ));
+        };
+        Ok(Json(audit::redacted_details(
+            principal,
+            &self.0.entity_type,
+            &self.0.details,
+        )))
     }
 }
 
@@ -90,6 +108,7 @@ pub struct AuditEventFilter {
 impl AuditEventFilter {
     fn apply(
         self,
+        principal: Option<&Principal>,
         mut select: Select<audit_event::Entity>,
     ) -> ApiResult<Select<audit_event::Entity>> {
         if let Some(id) = &self.entity_id {
@@ -108,7 +127,17 @@ impl AuditEventFilter {
             select = select.filter(audit_event::Column::Action.eq(action));
         }
         if let Some(subject) = self.actor_subject {
-            select = select.filter(audit_event::Column::ActorSubject.eq(subject));
+            // Only among the events whose actor the caller may read: otherwise the filter
+            // would confirm guesses of an actor `actorSubject` hides.
+            let readable = principal.map(readable_actors).unwrap_or(ReadableActors {
+                roles: Vec::new(),
+                hidden_actions: Vec::new(),
+            });
+            let roles = readable.roles.iter().map(|role| role.as_str());
+            select = select
+                .filter(audit_event::Column::ActorSubject.eq(subject))
+                .filter(audit_event::Column::ActorRole.is_in(roles))
+                .filter(audit_event::Column::Action.is_not_in(readable.hidden_actions));
         }
         if let Some(after) = self.occurred_after {
             select = select.filter(audit_event::Column::OccurredAt.gte(after));
@@ -137,10 +166,12 @@ impl AuditQuery {
         last: Option<i32>,
         before: Option<String>,
     ) -> ApiResult<Conn<AuditEvent>> {
-        guard(ctx, |p| p.role != Role::OrganizationUser, "the audit trail")?;
-        let select = filter
-            .unwrap_or_default()
-            .apply(request(ctx)?.scope.find::<audit_event::Entity>())?;
+        guard(ctx, |p| may_read(p, Field::AuditTrail), "the audit trail")?;
+        let request = request(ctx)?;
+        let select = filter.unwrap_or_default().apply(
+            request.principal.as_ref(),
+            request.scope.find::<audit_event::Entity>(),
+        )?;
         let args = PageArgs {
             first,
             after,

@@ -25,9 +25,10 @@
 use std::borrow::Cow;
 use std::future::Future;
 use std::pin::pin;
+use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll, Waker};
 
-use async_graphql::connection::{Connection, CursorType, Edge};
+use async_graphql::connection::{Connection, Edge};
 use async_graphql::indexmap::IndexMap;
 use async_graphql::parser::types::{Field, Selection, SelectionSet};
 use async_graphql::registry::Registry;
@@ -35,27 +36,41 @@ use async_graphql::{
     ContainerType, ContextSelectionSet, Name, OutputType, Positioned, ServerResult, Value,
 };
 
-use super::pagination::{ConnectionFields, Cursor};
+use super::pagination::{ConnectionFields, Cursor, SealedCursor};
+use crate::crypto::TokenSealer;
 
 /// A page of a list as a Relay connection.
 pub struct Conn<N> {
     edges: Vec<(Cursor, N)>,
+    /// Seals a cursor when a client selects it (most selections never ask for one).
+    sealer: Arc<TokenSealer>,
     total: i64,
     has_previous: bool,
     has_next: bool,
 }
 
 /// async-graphql's connection of the same GraphQL type, over the same nodes.
-type Generic<'a, N> = Connection<Cursor, &'a N, ConnectionFields>;
+type Generic<'a, N> = Connection<SealedCursor, &'a N, ConnectionFields>;
 
 impl<N> Conn<N> {
-    pub fn new(edges: Vec<(Cursor, N)>, total: i64, has_previous: bool, has_next: bool) -> Self {
+    pub fn new(
+        edges: Vec<(Cursor, N)>,
+        sealer: Arc<TokenSealer>,
+        total: i64,
+        has_previous: bool,
+        has_next: bool,
+    ) -> Self {
         Conn {
             edges,
+            sealer,
             total,
             has_previous,
             has_next,
         }
+    }
+
+    fn sealed(&self, cursor: &Cursor) -> String {
+        cursor.seal(&self.sealer)
     }
 
     fn generic(&self) -> Generic<'_, N>
@@ -72,7 +87,7 @@ impl<N> Conn<N> {
         connection.edges = self
             .edges
             .iter()
-            .map(|(cursor, node)| Edge::new(cursor.clone(), node))
+            .map(|(cursor, node)| Edge::new(SealedCursor(self.sealed(cursor)), node))
             .collect();
         connection
     }
@@ -334,7 +349,7 @@ impl<N: ContainerType> Conn<N> {
     fn page_info(&self, fields: &[(Name, PageInfoField)]) -> Value {
         let cursor = |edge: Option<&(Cursor, N)>| {
             edge.map_or(Value::Null, |(cursor, _)| {
-                Value::String(cursor.encode_cursor())
+                Value::String(self.sealed(cursor))
             })
         };
         let object = fields
@@ -367,7 +382,8 @@ impl<N: ContainerType> Conn<N> {
         });
         let selection =
             node_field.map(|field| NodeSelection::of::<N>(&ctx.schema_env.registry, field));
-        let edge_type = Edge::<Cursor, N, async_graphql::connection::EmptyFields>::type_name();
+        let edge_type =
+            Edge::<SealedCursor, N, async_graphql::connection::EmptyFields>::type_name();
         let edges = self
             .edges
             .iter()
@@ -382,7 +398,7 @@ impl<N: ContainerType> Conn<N> {
                     for (key, which) in fields {
                         let value = match which {
                             EdgeField::Typename => Value::String(edge_type.to_string()),
-                            EdgeField::Cursor => Value::String(cursor.encode_cursor()),
+                            EdgeField::Cursor => Value::String(self.sealed(cursor)),
                             EdgeField::Node(field) => {
                                 let ctx_node_field = ctx_edge.with_field(field);
                                 let ctx_node =

@@ -1,5 +1,7 @@
 //! How resolvers read: by id and by relation through the loaders, lists by one paged statement.
 
+use std::sync::Arc;
+
 use async_graphql::{Context, OutputType};
 use sea_orm::{EntityTrait, FromQueryResult, Select};
 use uuid::Uuid;
@@ -7,6 +9,8 @@ use uuid::Uuid;
 use super::loaders::{Children, Id, PageOf};
 use super::pagination::{Conn, Keyed, Order, PageArgs, fetch_pages, single};
 use super::request;
+use crate::crypto::TokenSealer;
+use crate::domain::Services;
 use crate::error::{ApiError, ApiResult};
 use crate::scope::ById;
 
@@ -30,6 +34,17 @@ where
         .ok_or_else(|| ApiError::not_found(what))
 }
 
+/// The sealer of the server's cursors: every replica derives the same one from the credential
+/// key, so a cursor from one replica pages on another.
+fn sealer(ctx: &Context<'_>) -> ApiResult<Arc<TokenSealer>> {
+    ctx.data::<Services>()
+        .map(|services| services.cipher.cursor_sealer().clone())
+        .map_err(|_| {
+            tracing::error!("services missing from the schema data");
+            ApiError::Internal
+        })
+}
+
 /// Whether the connection field being resolved selects `totalCount` (through fragments too).
 fn asks_total(ctx: &Context<'_>) -> bool {
     ctx.look_ahead().field("totalCount").exists()
@@ -48,12 +63,13 @@ where
     <R::Entity as EntityTrait>::Model: Keyed + Clone + Send + Sync,
     N: OutputType,
 {
-    let page_request = args.request(order)?.counting(asks_total(ctx));
+    let sealer = sealer(ctx)?;
+    let page_request = args.request(order, &sealer)?.counting(asks_total(ctx));
     let page = request(ctx)?
         .load(PageOf::<R>::new(parent, page_request))
         .await?
         .unwrap_or_default();
-    Ok(page.into_connection(order, node))
+    Ok(page.into_connection(order, sealer, node))
 }
 
 /// One page of a root list; `select` already carries scope and filters.
@@ -69,7 +85,8 @@ where
     E::Model: Keyed + FromQueryResult,
     N: OutputType,
 {
-    let page_request = args.request(order)?.counting(asks_total(ctx));
+    let sealer = sealer(ctx)?;
+    let page_request = args.request(order, &sealer)?.counting(asks_total(ctx));
     let pages = fetch_pages(&request(ctx)?.db, select, None, &page_request).await?;
-    Ok(single(pages).into_connection(order, node))
+    Ok(single(pages).into_connection(order, sealer, node))
 }

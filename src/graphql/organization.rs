@@ -16,7 +16,7 @@ use super::subscription::ServiceSubscription;
 use super::tenant::Tenant;
 use super::user::User;
 use super::{guard, request};
-use crate::auth::Role;
+use crate::auth::fields::{Field, may_read};
 use crate::error::{ApiError, ApiResult};
 
 impl Keyed for organization::Model {
@@ -30,7 +30,7 @@ impl Keyed for organization::Model {
 
 /// An `ORGANIZATION_USER` sees its organization's name, not its business details.
 fn not_member(principal: &crate::auth::Principal) -> bool {
-    principal.role != Role::OrganizationUser
+    may_read(principal, Field::OrganizationDetails)
 }
 
 /// A customer company or department of one broker.
@@ -87,7 +87,7 @@ impl Organization {
         Ok(tenant.map(Tenant).map(InPlace))
     }
 
-    /// The organization's users, by email.
+    /// The organization's users, by email (for an `ORGANIZATION_USER`, by creation).
     #[graphql(complexity = "super::limits::page_cost(first, last) * child_complexity")]
     async fn users(
         &self,
@@ -107,7 +107,7 @@ impl Organization {
             ctx,
             self.0.id,
             args,
-            Order::asc(SortKey::Email),
+            super::user::order_of_users(ctx)?,
             User,
         )
         .await

@@ -7,6 +7,7 @@
 //! order and flip the rows back.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use async_graphql::connection::CursorType;
 use async_graphql::{Enum, SimpleObject};
@@ -20,6 +21,7 @@ use sea_orm::{ConnectionTrait, EntityTrait, FromQueryResult, QueryTrait, Select,
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::crypto::TokenSealer;
 use crate::error::{ApiError, ApiResult};
 
 pub const DEFAULT_PAGE_SIZE: u64 = 20;
@@ -72,7 +74,8 @@ pub trait Keyed {
     fn sort_value(&self, key: SortKey) -> Option<String>;
 }
 
-/// The position of a row in one order; opaque to clients.
+/// The position of a row in one order. Clients see it only sealed ([`Cursor::seal`]): it holds
+/// the row's sort value (a colleague's email, say), which the caller may not be allowed to read.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Cursor {
     #[serde(rename = "k")]
@@ -94,6 +97,24 @@ impl Cursor {
             id: model.id(),
         }
     }
+
+    /// The cursor as a client sees it: sealed (encrypted and authenticated), base64url.
+    pub fn seal(&self, sealer: &TokenSealer) -> String {
+        // Serialising a struct of strings and a UUID cannot fail.
+        let plaintext = serde_json::to_vec(self).unwrap_or_default();
+        URL_SAFE_NO_PAD.encode(sealer.seal(&plaintext))
+    }
+
+    /// A cursor [`seal`](Self::seal) made, or an error for anything else (altered, forged, or
+    /// sealed by a server with another key).
+    pub fn open(text: &str, sealer: &TokenSealer) -> Result<Self, MalformedCursor> {
+        URL_SAFE_NO_PAD
+            .decode(text)
+            .ok()
+            .and_then(|bytes| sealer.open(&bytes))
+            .and_then(|plaintext| serde_json::from_slice(&plaintext).ok())
+            .ok_or(MalformedCursor)
+    }
 }
 
 /// A cursor that is not one of ours.
@@ -101,20 +122,19 @@ impl Cursor {
 #[error("malformed cursor")]
 pub struct MalformedCursor;
 
-impl CursorType for Cursor {
+/// A cursor already sealed, as async-graphql's own connection types carry it.
+#[derive(Debug, Clone)]
+pub struct SealedCursor(pub String);
+
+impl CursorType for SealedCursor {
     type Error = MalformedCursor;
 
     fn decode_cursor(s: &str) -> Result<Self, Self::Error> {
-        URL_SAFE_NO_PAD
-            .decode(s)
-            .ok()
-            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-            .ok_or(MalformedCursor)
+        Ok(SealedCursor(s.to_string()))
     }
 
     fn encode_cursor(&self) -> String {
-        // Serialising a struct of strings and a UUID cannot fail.
-        URL_SAFE_NO_PAD.encode(serde_json::to_vec(self).unwrap_or_default())
+        self.0.clone()
     }
 }
 
@@ -167,7 +187,8 @@ impl PageRequest {
 }
 
 impl PageArgs {
-    pub fn request(&self, order: Order) -> ApiResult<PageRequest> {
+    /// The page asked for in `order`; cursors are opened with `sealer`.
+    pub fn request(&self, order: Order, sealer: &TokenSealer) -> ApiResult<PageRequest> {
         let count = |field: &str, value: Option<i32>| -> ApiResult<Option<u64>> {
             match value {
                 None => Ok(None),
@@ -184,7 +205,7 @@ impl PageArgs {
         };
         let cursor = |field: &str, value: &Option<String>| -> ApiResult<Option<Cursor>> {
             let Some(text) = value else { return Ok(None) };
-            let cursor = Cursor::decode_cursor(text).map_err(|_| {
+            let cursor = Cursor::open(text, sealer).map_err(|_| {
                 ApiError::bad_input(field, format!("`{field}` is not a valid cursor"))
             })?;
             if cursor.key != order.key
@@ -238,13 +259,19 @@ impl<M> Default for Page<M> {
 }
 
 impl<M: Keyed> Page<M> {
-    pub fn into_connection<N>(self, order: Order, node: impl Fn(M) -> N) -> Conn<N> {
+    /// The page as a connection whose cursors `sealer` seals (only those a client selects).
+    pub fn into_connection<N>(
+        self,
+        order: Order,
+        sealer: Arc<TokenSealer>,
+        node: impl Fn(M) -> N,
+    ) -> Conn<N> {
         let edges = self
             .rows
             .into_iter()
             .map(|row| (Cursor::of(&row, order), node(row)))
             .collect();
-        Conn::new(edges, self.total, self.has_previous, self.has_next)
+        Conn::new(edges, sealer, self.total, self.has_previous, self.has_next)
     }
 }
 
@@ -580,11 +607,16 @@ mod tests {
         Order::asc(SortKey::Name)
     }
 
+    fn sealer() -> TokenSealer {
+        TokenSealer::derive(&[7; 32], b"test cursors")
+    }
+
     #[test]
     fn page_size_defaults_and_bounds() {
+        let sealer = sealer();
         let args = PageArgs::default();
         assert_eq!(
-            args.request(order()).map(|r| r.limit),
+            args.request(order(), &sealer).map(|r| r.limit),
             Ok(DEFAULT_PAGE_SIZE)
         );
         for (first, ok) in [(0, true), (100, true), (101, false), (-1, false)] {
@@ -592,37 +624,48 @@ mod tests {
                 first: Some(first),
                 ..Default::default()
             };
-            assert_eq!(args.request(order()).is_ok(), ok, "first: {first}");
+            assert_eq!(args.request(order(), &sealer).is_ok(), ok, "first: {first}");
         }
         let both = PageArgs {
             first: Some(1),
             last: Some(1),
             ..Default::default()
         };
-        assert!(both.request(order()).is_err());
+        assert!(both.request(order(), &sealer).is_err());
     }
 
     #[test]
-    fn cursors_round_trip_and_belong_to_their_order() {
+    fn cursors_round_trip_sealed_and_belong_to_their_order() {
+        let sealer = sealer();
         let cursor = Cursor {
-            key: SortKey::Name,
+            key: SortKey::Email,
             desc: false,
-            value: Some("Ac\"me".into()),
+            value: Some("jane@contoso.example".into()),
             id: Uuid::now_v7(),
         };
-        let text = cursor.encode_cursor();
-        assert_eq!(Cursor::decode_cursor(&text).ok(), Some(cursor));
+        let text = cursor.seal(&sealer);
+        assert_eq!(Cursor::open(&text, &sealer).ok(), Some(cursor.clone()));
+        // Nothing of the value shows, however the text is decoded.
+        let bytes = URL_SAFE_NO_PAD.decode(&text).unwrap();
+        assert!(!String::from_utf8_lossy(&bytes).contains("jane"));
+        assert!(!text.contains("jane"));
+        // Another server's key, or an unsealed (old-style) cursor, is not one of ours.
+        let other = TokenSealer::derive(&[8; 32], b"test cursors");
+        assert!(Cursor::open(&text, &other).is_err());
+        let plain = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&cursor).unwrap());
+        assert!(Cursor::open(&plain, &sealer).is_err());
+
         let args = PageArgs {
             after: Some(text),
             ..Default::default()
         };
-        assert!(args.request(order()).is_ok());
-        let err = args.request(Order::asc(SortKey::Id)).unwrap_err();
+        assert!(args.request(Order::asc(SortKey::Email), &sealer).is_ok());
+        let err = args.request(Order::asc(SortKey::Id), &sealer).unwrap_err();
         assert_eq!(err.code(), "BAD_USER_INPUT");
         let junk = PageArgs {
             before: Some("not a cursor".into()),
             ..Default::default()
         };
-        assert!(junk.request(order()).is_err());
+        assert!(junk.request(order(), &sealer).is_err());
     }
 }

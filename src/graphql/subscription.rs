@@ -64,7 +64,8 @@ impl ServiceSubscription {
             .map(|row| InPlace(Service(row)))
     }
 
-    /// The users assigned to this subscription, by email.
+    /// The users assigned to this subscription, by email (for an `ORGANIZATION_USER`, by
+    /// creation).
     #[graphql(complexity = "super::limits::page_cost(first, last) * child_complexity")]
     async fn assignees(
         &self,
@@ -80,7 +81,7 @@ impl ServiceSubscription {
             last,
             before,
         };
-        let order = Order::asc(SortKey::Email);
+        let order = super::user::order_of_users(ctx)?;
         fetch::children::<SubscriptionAssignees, _>(ctx, self.0.id, args, order, User).await
     }
 }

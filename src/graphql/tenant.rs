@@ -13,6 +13,7 @@ use super::loaders::AccountOfTenant;
 use super::organization::Organization;
 use super::pagination::{Keyed, SortKey};
 use super::{guard, request};
+use crate::auth::fields::{Field, may_read};
 use crate::error::{ApiError, ApiResult};
 
 impl Keyed for tenant::Model {
@@ -65,7 +66,7 @@ impl Tenant {
     async fn linked_by(&self, ctx: &Context<'_>) -> ApiResult<&str> {
         guard(
             ctx,
-            |p| !p.role.is_organization_role(),
+            |p| may_read(p, Field::TenantLinkedBy),
             "who linked a tenant",
         )?;
         Ok(&self.0.linked_by)

@@ -14,8 +14,22 @@ use super::organization::Organization;
 use super::pagination::{Conn, Keyed, Order, PageArgs, SortKey};
 use super::subscription::ServiceSubscription;
 use super::{guard, request};
-use crate::auth::Role;
+use crate::auth::fields::{Field, may_read};
 use crate::error::ApiResult;
+
+/// How lists of users are ordered for the caller: by email, or, for a caller that may not read
+/// every email in the list, by creation, so that the order says nothing of the emails.
+pub fn order_of_users(ctx: &Context<'_>) -> ApiResult<Order> {
+    let by_email = request(ctx)?
+        .principal
+        .as_ref()
+        .is_some_and(|p| may_read(p, Field::UserEmail(None)));
+    Ok(Order::asc(if by_email {
+        SortKey::Email
+    } else {
+        SortKey::Id
+    }))
+}
 
 impl Keyed for user::Model {
     fn id(&self) -> Uuid {
@@ -42,7 +56,7 @@ impl User {
         let user = &self.0;
         guard(
             ctx,
-            |p| p.role != Role::OrganizationUser || p.is_user(user.id, &user.email),
+            |p| may_read(p, Field::UserEmail(Some((user.id, &user.email)))),
             "a colleague's email",
         )?;
         Ok(&user.email)
@@ -99,7 +113,11 @@ pub struct UserFilter {
 }
 
 impl UserFilter {
-    fn apply(self, mut select: Select<user::Entity>) -> ApiResult<Select<user::Entity>> {
+    fn apply(
+        self,
+        ctx: &Context<'_>,
+        mut select: Select<user::Entity>,
+    ) -> ApiResult<Select<user::Entity>> {
         if let Some(id) = &self.organization_id {
             let organization = ids::decode_as(Kind::Organization, id, "filter.organizationId")?
                 .unwrap_or_default();
@@ -110,6 +128,13 @@ impl UserFilter {
                 select.filter(user::Column::Role.eq(entity::enums::OrganizationRole::from(role)));
         }
         if let Some(email) = &self.email {
+            // A filter answers which rows hold a value: on a field the caller may not read,
+            // it would confirm guesses of it.
+            guard(
+                ctx,
+                |p| may_read(p, Field::UserEmail(None)),
+                "users' emails (`filter.email`)",
+            )?;
             select = select.filter(user::Column::Email.eq(email.trim().to_lowercase()));
         }
         Ok(select)
@@ -121,7 +146,7 @@ pub struct UserQuery;
 
 #[Object]
 impl UserQuery {
-    /// Users, by email.
+    /// Users, by email (for an `ORGANIZATION_USER`, by creation).
     #[graphql(complexity = "super::limits::page_cost(first, last) * child_complexity")]
     async fn users(
         &self,
@@ -134,14 +159,14 @@ impl UserQuery {
     ) -> ApiResult<Conn<User>> {
         let select = filter
             .unwrap_or_default()
-            .apply(request(ctx)?.scope.find::<user::Entity>())?;
+            .apply(ctx, request(ctx)?.scope.find::<user::Entity>())?;
         let args = PageArgs {
             first,
             after,
             last,
             before,
         };
-        fetch::list(ctx, select, args, Order::asc(SortKey::Email), User).await
+        fetch::list(ctx, select, args, order_of_users(ctx)?, User).await
     }
 
     /// A user by its global ID.

@@ -17,7 +17,8 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::AppState;
-use crate::auth::{AuthError, Principal};
+use crate::auth::{AuthError, Principal, subject};
+use crate::error::ApiError;
 use crate::graphql::RequestContext;
 use crate::graphql::limits::{check_document, code_refusal, with_code};
 
@@ -312,7 +313,8 @@ fn with_status_headers(mut response: Response) -> Response {
     response
 }
 
-/// Verifies the bearer token, or answers 401 with `WWW-Authenticate: Bearer`.
+/// Verifies the bearer token and, for organization roles, that its subject is a member, or
+/// answers 401 with `WWW-Authenticate: Bearer`.
 async fn authenticate(
     state: &AppState,
     media: Media,
@@ -321,15 +323,23 @@ async fn authenticate(
     let authorization = headers
         .get(header::AUTHORIZATION)
         .map(|value| value.to_str().unwrap_or(""));
-    state
+    let refused = |error: AuthError| {
+        // Never the token itself: only why it was refused.
+        tracing::warn!(reason = error.reason, "request refused: not authenticated");
+        unauthorized(media, &error)
+    };
+    let principal = state
         .auth
         .authenticate(authorization)
         .await
-        .map_err(|error| {
-            // Never the token itself: only why it was refused.
-            tracing::warn!(reason = error.reason, "request refused: not authenticated");
-            unauthorized(media, &error)
-        })
+        .map_err(refused)?;
+    match subject::ensure_member(&state.db, &principal).await {
+        Ok(()) => Ok(principal),
+        Err(ApiError::Unauthenticated { reason, message }) => {
+            Err(refused(AuthError::new(reason, message)))
+        }
+        Err(_) => Err(finish(media, internal_error())),
+    }
 }
 
 pub(crate) fn unauthorized(media: Media, error: &AuthError) -> Response {

@@ -18,6 +18,8 @@ use serde_json::Value;
 const FORBIDDEN: u16 = 4403;
 
 use super::AppState;
+use crate::auth::{AuthError, subject};
+use crate::error::ApiError;
 
 /// The `Authorization` value a client put in its `connection_init` payload, under any of the
 /// names clients use.
@@ -49,6 +51,7 @@ pub async fn upgrade(
         .on_upgrade(move |socket| {
             let schema = state.websocket_schema.clone();
             let auth = state.auth.clone();
+            let db = state.db.clone();
             let refused = Arc::new(AtomicBool::new(false));
             let seen = refused.clone();
             let (sink, stream) = socket.split();
@@ -66,7 +69,23 @@ pub async fn upgrade(
             });
             GraphQLWebSocket::new_with_pair(sink, stream, schema, protocol)
                 .on_connection_init(move |payload| async move {
-                    match auth.authenticate(authorization(&payload).as_deref()).await {
+                    let verified = match auth.authenticate(authorization(&payload).as_deref()).await
+                    {
+                        Ok(principal) => match subject::ensure_member(&db, &principal).await {
+                            Ok(()) => Ok(principal),
+                            Err(ApiError::Unauthenticated { reason, message }) => {
+                                Err(AuthError::new(reason, message))
+                            }
+                            Err(_) => {
+                                return Err(async_graphql::Error::new("internal server error")
+                                    .extend_with(|_, ext| {
+                                        ext.set("code", "INTERNAL_SERVER_ERROR")
+                                    }));
+                            }
+                        },
+                        Err(error) => Err(error),
+                    };
+                    match verified {
                         Ok(principal) => {
                             let mut data = Data::default();
                             data.insert(principal);

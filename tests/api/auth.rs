@@ -147,7 +147,7 @@ async fn should_refuse_every_bad_hs256_token_with_its_reason(backend: Backend) {
     let app = app_with(backend, crate::support::hs256_authenticator()).await;
     assert_accepted(&app, &hs256(&claims())).await;
     let bearer = |token: String| format!("Bearer {token}");
-    let cases: Vec<(Option<String>, &str)> = vec![
+    let mut cases: Vec<(Option<String>, &str)> = vec![
         (None, "TOKEN_MISSING"),
         (Some("Basic dXNlcjpwYXNz".into()), "TOKEN_MALFORMED"),
         (Some("Bearer ".into()), "TOKEN_MALFORMED"),
@@ -207,14 +207,37 @@ async fn should_refuse_every_bad_hs256_token_with_its_reason(backend: Backend) {
             Some(bearer(hs256(&with(claims(), json!({ "sub": null }))))),
             "CLAIM_MISSING",
         ),
-        // A string `exp` must not skip the expiry check (jsonwebtoken before 10.3 let it):
-        // it counts as no `exp` at all.
+        // A string `exp` must not skip the expiry check (jsonwebtoken before 10.3 let it); a
+        // claim that is there but malformed is invalid, not missing.
         (
             Some(bearer(hs256(&with(
                 claims(),
                 json!({ "exp": (now() - 3600).to_string() }),
             )))),
-            "CLAIM_MISSING",
+            "CLAIM_INVALID",
+        ),
+        (
+            Some(bearer(hs256(&with(claims(), json!({ "exp": -1 }))))),
+            "CLAIM_INVALID",
+        ),
+        (
+            Some(bearer(hs256(&with(claims(), json!({ "exp": 1e20 }))))),
+            "CLAIM_INVALID",
+        ),
+        (
+            Some(bearer(hs256(&with(
+                claims(),
+                json!({ "nbf": now().to_string() }),
+            )))),
+            "CLAIM_INVALID",
+        ),
+        (
+            Some(bearer(hs256(&with(claims(), json!({ "sub": 42 }))))),
+            "CLAIM_INVALID",
+        ),
+        (
+            Some(bearer(hs256(&with(claims(), json!({ "aud": 42 }))))),
+            "CLAIM_INVALID",
         ),
         (
             Some(bearer(hs256(&with(claims(), json!({ "role": null }))))),
@@ -256,6 +279,10 @@ async fn should_refuse_every_bad_hs256_token_with_its_reason(backend: Backend) {
             "SCOPE_INVALID",
         ),
     ];
+    // `with` removes a claim set to null; here it is sent as `"exp": null`.
+    let mut null_exp = claims();
+    null_exp["exp"] = Value::Null;
+    cases.push((Some(bearer(hs256(&null_exp))), "CLAIM_INVALID"));
     for (authorization, reason) in &cases {
         assert_refused(&app, authorization.as_deref(), reason).await;
     }

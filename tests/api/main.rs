@@ -10,6 +10,7 @@ mod cli;
 mod connections;
 mod database_down;
 mod graph;
+mod hardening_scope;
 mod http_rules;
 mod limits;
 mod mutations;
