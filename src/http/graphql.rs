@@ -333,10 +333,17 @@ async fn authenticate(
         .authenticate(authorization)
         .await
         .map_err(refused)?;
+    if principal.role.is_organization_role() && state.availability.is_down() {
+        return Err(finish(media, database_unavailable()));
+    }
     match subject::ensure_member(&state.db, &principal).await {
         Ok(()) => Ok(principal),
         Err(ApiError::Unauthenticated { reason, message }) => {
             Err(refused(AuthError::new(reason, message)))
+        }
+        Err(ApiError::DatabaseUnavailable) => {
+            state.availability.mark_down();
+            Err(finish(media, database_unavailable()))
         }
         Err(_) => Err(finish(media, internal_error())),
     }

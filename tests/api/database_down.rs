@@ -14,7 +14,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 
 use crate::backend_tests;
-use crate::support::{Backend, Setup, TestApp, TestResponse, spawn_app_with};
+use crate::support::{Backend, Setup, TestApp, TestResponse, spawn_app_with, token};
+use brokergraph::auth::Role;
 
 const QUERY: &str = "{ brokers { totalCount } }";
 
@@ -203,6 +204,24 @@ async fn should_answer_503_at_once_while_the_database_is_away(backend: Backend) 
         assert_unavailable(&response);
         assert!(elapsed < FAST, "answered in {elapsed:?}");
     }
+    // An organization token's membership is looked up before anything runs: the same answer.
+    let member = token(
+        Role::OrganizationUser,
+        None,
+        Some(uuid::Uuid::now_v7()),
+        "jane@contoso.example",
+    );
+    let started = Instant::now();
+    let response = app
+        .with_token(Some(member))
+        .post_json(&json!({ "query": QUERY }))
+        .await;
+    assert_unavailable(&response);
+    assert!(
+        started.elapsed() < FAST,
+        "answered in {:?}",
+        started.elapsed()
+    );
     let (response, elapsed) = readyz(&app).await;
     assert_eq!(response.status, StatusCode::SERVICE_UNAVAILABLE);
     assert!(response.headers.get(header::RETRY_AFTER).is_some());
