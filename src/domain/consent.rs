@@ -91,7 +91,7 @@ pub async fn register(
     principal: &Principal,
     input: RegisterServiceAccount,
 ) -> Result<service_account::Model, ApiError> {
-    let display_name = validate::text("displayName", &input.display_name, validate::MAX_NAME)?;
+    let display_name = validate::name("displayName", &input.display_name, validate::MAX_NAME)?;
     let usage_location = validate::country("usageLocation", &input.usage_location)?;
     let roles = roles(&input.directory_roles)?;
     if input.credential.trim().is_empty() || input.credential.chars().count() > 256 {

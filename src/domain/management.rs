@@ -80,7 +80,7 @@ pub async fn create_broker(
 ) -> Result<broker::Model, ApiError> {
     policy::brokers(principal)?;
     let slug = validate::slug("slug", input.slug.as_deref().unwrap_or_default())?;
-    let name = validate::text(
+    let name = validate::name(
         "name",
         input.name.as_deref().unwrap_or_default(),
         validate::MAX_NAME,
@@ -117,7 +117,7 @@ pub async fn update_broker(
         row.slug = ActiveValue::Set(validate::slug("slug", slug)?);
     }
     if let Some(name) = &input.name {
-        row.name = ActiveValue::Set(validate::text("name", name, validate::MAX_NAME)?);
+        row.name = ActiveValue::Set(validate::name("name", name, validate::MAX_NAME)?);
     }
     row.updated_at = ActiveValue::Set(Utc::now());
     let txn = super::write(&services.db).await?;
@@ -174,16 +174,12 @@ pub struct OrganizationInput {
     pub customer_number: Option<String>,
 }
 
-fn optional(field: &str, value: &str) -> Result<Option<String>, ApiError> {
-    validate::optional_text(field, Some(value), validate::MAX_SHORT)
-}
-
 pub async fn create_organization(
     services: &Services,
     principal: &Principal,
     input: OrganizationInput,
 ) -> Result<organization::Model, ApiError> {
-    let name = validate::text(
+    let name = validate::name(
         "name",
         input.name.as_deref().unwrap_or_default(),
         validate::MAX_NAME,
@@ -193,12 +189,13 @@ pub async fn create_organization(
         input.contact_email.as_deref().unwrap_or_default(),
     )?;
     let country = validate::country("country", input.country.as_deref().unwrap_or_default())?;
-    let registration_number = optional(
+    let registration_number = validate::reference_number(
         "registrationNumber",
         input.registration_number.as_deref().unwrap_or_default(),
     )?;
-    let vat_number = optional("vatNumber", input.vat_number.as_deref().unwrap_or_default())?;
-    let customer_number = optional(
+    let vat_number =
+        validate::reference_number("vatNumber", input.vat_number.as_deref().unwrap_or_default())?;
+    let customer_number = validate::reference_number(
         "customerNumber",
         input.customer_number.as_deref().unwrap_or_default(),
     )?;
@@ -241,7 +238,7 @@ pub async fn update_organization(
     policy::broker_data(principal, before.broker_id)?;
     let mut row = before.clone().into_active_model();
     if let Some(name) = &input.name {
-        row.name = ActiveValue::Set(validate::text("name", name, validate::MAX_NAME)?);
+        row.name = ActiveValue::Set(validate::name("name", name, validate::MAX_NAME)?);
     }
     if let Some(email) = &input.contact_email {
         row.contact_email = ActiveValue::Set(validate::email("contactEmail", email)?);
@@ -250,13 +247,15 @@ pub async fn update_organization(
         row.country = ActiveValue::Set(validate::country("country", country)?);
     }
     if let Some(value) = &input.registration_number {
-        row.registration_number = ActiveValue::Set(optional("registrationNumber", value)?);
+        row.registration_number =
+            ActiveValue::Set(validate::reference_number("registrationNumber", value)?);
     }
     if let Some(value) = &input.vat_number {
-        row.vat_number = ActiveValue::Set(optional("vatNumber", value)?);
+        row.vat_number = ActiveValue::Set(validate::reference_number("vatNumber", value)?);
     }
     if let Some(value) = &input.customer_number {
-        row.customer_number = ActiveValue::Set(optional("customerNumber", value)?);
+        row.customer_number =
+            ActiveValue::Set(validate::reference_number("customerNumber", value)?);
     }
     let txn = super::write(db).await?;
     if let Some(target) = input.broker_id.filter(|target| *target != before.broker_id) {
@@ -365,7 +364,7 @@ pub async fn create_user(
     input: UserInput,
 ) -> Result<user::Model, ApiError> {
     let email = validate::email("email", input.email.as_deref().unwrap_or_default())?;
-    let display_name = validate::text(
+    let display_name = validate::name(
         "displayName",
         input.display_name.as_deref().unwrap_or_default(),
         validate::MAX_NAME,
@@ -410,7 +409,7 @@ pub async fn update_user(
     }
     if let Some(name) = &input.display_name {
         row.display_name =
-            ActiveValue::Set(validate::text("displayName", name, validate::MAX_NAME)?);
+            ActiveValue::Set(validate::name("displayName", name, validate::MAX_NAME)?);
     }
     if let Some(role) = input.role {
         row.role = ActiveValue::Set(role);
@@ -468,25 +467,17 @@ pub struct ServiceInput {
     pub sku: Option<String>,
 }
 
-fn sku(value: &str) -> Result<String, ApiError> {
-    let sku = validate::text("sku", value, validate::MAX_SHORT)?;
-    if sku.chars().any(char::is_whitespace) {
-        return Err(ApiError::bad_input("sku", "a SKU has no spaces"));
-    }
-    Ok(sku)
-}
-
 pub async fn create_service(
     services: &Services,
     principal: &Principal,
     input: ServiceInput,
 ) -> Result<service::Model, ApiError> {
-    let name = validate::text(
+    let name = validate::name(
         "name",
         input.name.as_deref().unwrap_or_default(),
         validate::MAX_NAME,
     )?;
-    let sku = sku(input.sku.as_deref().unwrap_or_default())?;
+    let sku = validate::sku("sku", input.sku.as_deref().unwrap_or_default())?;
     let vendor = input
         .vendor
         .ok_or_else(|| ApiError::bad_input("vendor", "`vendor` is required"))?;
@@ -535,10 +526,10 @@ pub async fn update_service(
     }
     let mut row = before.clone().into_active_model();
     if let Some(name) = &input.name {
-        row.name = ActiveValue::Set(validate::text("name", name, validate::MAX_NAME)?);
+        row.name = ActiveValue::Set(validate::name("name", name, validate::MAX_NAME)?);
     }
     if let Some(value) = &input.sku {
-        row.sku = ActiveValue::Set(sku(value)?);
+        row.sku = ActiveValue::Set(validate::sku("sku", value)?);
     }
     if let Some(vendor) = input.vendor {
         row.vendor = ActiveValue::Set(vendor);

@@ -10,6 +10,7 @@ mod cli;
 mod connections;
 mod graph;
 mod http_rules;
+mod input_rules;
 mod limits;
 mod mutations;
 mod pagination;
