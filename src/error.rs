@@ -25,6 +25,9 @@ pub enum ApiError {
     },
     /// The change contradicts the current state.
     Conflict(String),
+    /// The caller failed a limited kind of attempt too often (`domain::throttle`); it may try
+    /// again after `retry_after` seconds.
+    RateLimited { retry_after: u64 },
     /// A domain rule with its own code (`TENANT_ALREADY_LINKED`, `TENANT_ID_IN_USE`, ...).
     Domain { code: &'static str, message: String },
     /// Something failed inside the server; the detail was logged, never returned.
@@ -51,6 +54,7 @@ impl ApiError {
             Self::NotFound(_) => "NOT_FOUND",
             Self::BadUserInput { .. } => "BAD_USER_INPUT",
             Self::Conflict(_) => "CONFLICT",
+            Self::RateLimited { .. } => "RATE_LIMITED",
             Self::Domain { code, .. } => code,
             Self::Internal => "INTERNAL_SERVER_ERROR",
         }
@@ -65,6 +69,9 @@ impl ApiError {
             | Self::BadUserInput { message, .. }
             | Self::Conflict(message)
             | Self::Domain { message, .. } => message,
+            Self::RateLimited { .. } => {
+                "too many attempts were refused; try again after `extensions.retryAfter` seconds"
+            }
             Self::Internal => "internal server error",
         }
     }
@@ -85,6 +92,7 @@ impl From<ApiError> for async_graphql::Error {
                     field: Some(field), ..
                 } => ext.set("field", field.as_str()),
                 ApiError::Unauthenticated { reason, .. } => ext.set("reason", *reason),
+                ApiError::RateLimited { retry_after } => ext.set("retryAfter", *retry_after),
                 _ => {}
             }
         })

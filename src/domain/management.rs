@@ -16,7 +16,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::audit::{self, Event};
-use super::{Services, Unique, on_unique, policy, validate, visible};
+use super::{Services, Unique, on_unique, policy, throttle, validate, visible};
 use crate::auth::Principal;
 use crate::error::ApiError;
 
@@ -34,13 +34,19 @@ fn slug_unique() -> (Unique, ApiError) {
     )
 }
 
+/// The same answer wherever the address is taken, in the caller's broker or another's: it
+/// says no more than that the username exists.
+fn email_taken() -> ApiError {
+    taken("this email")
+}
+
 fn email_unique() -> (Unique, ApiError) {
     (
         Unique {
             constraint: "users_email_key",
             columns: "users.email",
         },
-        taken("this email"),
+        email_taken(),
     )
 }
 
@@ -374,7 +380,6 @@ pub async fn create_user(
         .ok_or_else(|| ApiError::bad_input("organizationId", "`organizationId` is required"))?;
     let organization = organization_for_users(&services.db, principal, organization_id).await?;
     let now = Utc::now();
-    let txn = super::write(&services.db).await?;
     let row = user::Model {
         id: Uuid::now_v7(),
         organization_id: organization.id,
@@ -383,15 +388,46 @@ pub async fn create_user(
         role: input.role.unwrap_or(OrganizationRole::OrganizationUser),
         created_at: now,
         updated_at: now,
-    }
-    .into_active_model()
-    .insert(&txn)
-    .await
-    .map_err(|error| on_unique(error, &[email_unique()]))?;
+    };
+    // Any new email may be another broker's user's: the attempt is an existence probe.
+    let attempt = throttle::EMAIL_CONFLICTS
+        .attempt(&services.db, principal)
+        .await?;
+    let created = insert_user(services, principal, &organization, row).await;
+    settle(&services.db, attempt, &created).await;
+    created
+}
+
+async fn insert_user(
+    services: &Services,
+    principal: &Principal,
+    organization: &organization::Model,
+    row: user::Model,
+) -> Result<user::Model, ApiError> {
+    let txn = super::write(&services.db).await?;
+    let row = row
+        .into_active_model()
+        .insert(&txn)
+        .await
+        .map_err(|error| on_unique(error, &[email_unique()]))?;
     let event = Event::new("user.created", "User", row.id)
         .scope(Some(organization.broker_id), Some(organization.id))
         .after(&row);
     finish(txn, principal, event, row).await
+}
+
+/// Counts an email conflict against the caller's limit; any other outcome gives the slot back.
+/// Called once the attempt's transaction is over: on SQLite a second connection could not
+/// write while it holds the write lock.
+async fn settle<T>(
+    db: &sea_orm::DatabaseConnection,
+    attempt: throttle::Attempt,
+    outcome: &Result<T, ApiError>,
+) {
+    match outcome {
+        Err(error) if *error == email_taken() => attempt.failed(db).await,
+        _ => attempt.passed(db).await,
+    }
 }
 
 pub async fn update_user(
@@ -404,8 +440,14 @@ pub async fn update_user(
     let before = visible::<user::Entity>(db, principal, id, "user").await?;
     let organization = organization_for_users(db, principal, before.organization_id).await?;
     let mut row = before.clone().into_active_model();
-    if let Some(email) = &input.email {
-        row.email = ActiveValue::Set(validate::email("email", email)?);
+    let email = input
+        .email
+        .as_deref()
+        .map(|email| validate::email("email", email))
+        .transpose()?;
+    let probe = email.as_ref().is_some_and(|email| *email != before.email);
+    if let Some(email) = email {
+        row.email = ActiveValue::Set(email);
     }
     if let Some(name) = &input.display_name {
         row.display_name =
@@ -414,8 +456,26 @@ pub async fn update_user(
     if let Some(role) = input.role {
         row.role = ActiveValue::Set(role);
     }
-    let txn = super::write(db).await?;
-    let mut target = organization.clone();
+    if !probe {
+        return save_user(services, principal, &before, organization, row, input).await;
+    }
+    let attempt = throttle::EMAIL_CONFLICTS.attempt(db, principal).await?;
+    let updated = save_user(services, principal, &before, organization, row, input).await;
+    settle(db, attempt, &updated).await;
+    updated
+}
+
+async fn save_user(
+    services: &Services,
+    principal: &Principal,
+    before: &user::Model,
+    organization: organization::Model,
+    mut row: user::ActiveModel,
+    input: UserInput,
+) -> Result<user::Model, ApiError> {
+    let id = before.id;
+    let txn = super::write(&services.db).await?;
+    let mut target = organization;
     if let Some(destination) = input
         .organization_id
         .filter(|destination| *destination != before.organization_id)
@@ -436,7 +496,7 @@ pub async fn update_user(
         .map_err(|error| on_unique(error, &[email_unique()]))?;
     let event = Event::new("user.updated", "User", id)
         .scope(Some(target.broker_id), Some(target.id))
-        .before(&before)
+        .before(before)
         .after(&after);
     finish(txn, principal, event, after).await
 }

@@ -1,9 +1,12 @@
-//! Input hygiene: invisible characters are refused in identifiers and emails (naming the
-//! field), and names are stored in NFC.
+//! Input hygiene and account enumeration: invisible characters are refused in identifiers and
+//! emails (naming the field), names are stored in NFC, and testing whether an email is a user
+//! somewhere costs a principal its right to try for a while.
 
 use brokergraph::auth::Role;
+use brokergraph::domain::throttle::EMAIL_CONFLICTS;
 use brokergraph::graphql::ids::{self, Kind};
 use entity::enums::OrganizationRole;
+use sea_orm::sea_query::Expr;
 use sea_orm::{EntityTrait, PaginatorTrait};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -70,6 +73,7 @@ const REGISTER: &str = "mutation($input: RegisterServiceAccountInput!) { registe
 
 struct World {
     contoso: entity::broker::Model,
+    northwind: entity::broker::Model,
     acme: entity::organization::Model,
     initech: entity::organization::Model,
     jane: entity::user::Model,
@@ -94,6 +98,7 @@ async fn world(app: &TestApp) -> World {
     let tenant = fixtures::tenant(&app.db, &globex).await;
     World {
         contoso,
+        northwind,
         acme,
         initech,
         jane,
@@ -384,9 +389,192 @@ async fn should_keep_the_joiners_scripts_need_in_names(app: TestApp) {
     }
 }
 
+/// The conflicts a principal may have in a window.
+const N: usize = EMAIL_CONFLICTS.max as usize;
+
+fn conflict_input(organization: Uuid, email: &str) -> Value {
+    json!({ "organizationId": id(Kind::Organization, organization), "email": email, "displayName": "Probe" })
+}
+
+/// A conflict says no more than that the address is taken: the same answer whether the user is
+/// in the caller's own broker or another.
+async fn should_answer_one_conflict_whoever_holds_the_email(app: TestApp) {
+    let w = world(&app).await;
+    fixtures::user(
+        &app.db,
+        &w.initech,
+        "ian@initech.example",
+        OrganizationRole::OrganizationUser,
+    )
+    .await;
+    let northwind = app.with_token(Some(token(
+        Role::BrokerAdmin,
+        Some(w.northwind.id),
+        None,
+        "nw-admin",
+    )));
+    let own = run(
+        &northwind,
+        CREATE_USER,
+        conflict_input(w.initech.id, "ian@initech.example"),
+    )
+    .await;
+    let foreign = run(
+        &northwind,
+        CREATE_USER,
+        conflict_input(w.initech.id, "jane@x.example"),
+    )
+    .await;
+    assert_eq!(code(&own), "CONFLICT", "{own}");
+    assert_eq!(own["errors"], foreign["errors"]);
+}
+
+/// After N email conflicts in the window a principal gets RATE_LIMITED with `retryAfter` for
+/// every email it tries (a free one too, so success is no signal either); successes do not
+/// count; other principals are unaffected; the window's end lets it try again.
+async fn should_rate_limit_email_conflicts_per_principal(app: TestApp) {
+    let w = world(&app).await;
+    let mallory = app.with_token(Some(token(
+        Role::BrokerAdmin,
+        Some(w.northwind.id),
+        None,
+        "mallory",
+    )));
+    let probe = |email: &str| conflict_input(w.initech.id, email);
+    for i in 0..N - 1 {
+        let body = run(&mallory, CREATE_USER, probe("jane@x.example")).await;
+        assert_eq!(code(&body), "CONFLICT", "conflict {i}: {body}");
+    }
+    // Successes in between do not count.
+    for i in 0..3 {
+        let body = run(
+            &mallory,
+            CREATE_USER,
+            probe(&format!("new{i}@initech.example")),
+        )
+        .await;
+        assert!(body.get("errors").is_none(), "{body}");
+    }
+    let body = run(&mallory, CREATE_USER, probe("jane@x.example")).await;
+    assert_eq!(code(&body), "CONFLICT", "the {N}th conflict: {body}");
+
+    let users = entity::user::Entity::find().count(&app.db).await.unwrap();
+    for email in ["jane@x.example", "free@initech.example"] {
+        let body = run(&mallory, CREATE_USER, probe(email)).await;
+        assert_eq!(code(&body), "RATE_LIMITED", "{email}: {body}");
+        let retry = body["errors"][0]["extensions"]["retryAfter"]
+            .as_u64()
+            .unwrap_or(0);
+        let window = EMAIL_CONFLICTS.window_seconds as u64;
+        assert!((window - 60..=window + 1).contains(&retry), "{body}");
+    }
+    // Changing an email is the same probe.
+    let new0 = entity::user::Entity::find()
+        .all(&app.db)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|u| u.email == "new0@initech.example")
+        .unwrap();
+    let body = run(
+        &mallory,
+        UPDATE_USER,
+        json!({ "id": id(Kind::User, new0.id), "email": "jane@x.example" }),
+    )
+    .await;
+    assert_eq!(code(&body), "RATE_LIMITED", "{body}");
+    // A change that does not touch the email is no probe.
+    let body = run(
+        &mallory,
+        UPDATE_USER,
+        json!({ "id": id(Kind::User, new0.id), "displayName": "New Zero" }),
+    )
+    .await;
+    assert!(body.get("errors").is_none(), "{body}");
+    assert_eq!(
+        entity::user::Entity::find().count(&app.db).await.unwrap(),
+        users,
+        "a refused attempt writes nothing"
+    );
+
+    // Another principal, of the same broker, is unaffected.
+    let colleague = app.with_token(Some(token(
+        Role::BrokerAdmin,
+        Some(w.northwind.id),
+        None,
+        "colleague",
+    )));
+    let body = run(&colleague, CREATE_USER, probe("jane@x.example")).await;
+    assert_eq!(code(&body), "CONFLICT", "{body}");
+    let body = run(&colleague, CREATE_USER, probe("free@initech.example")).await;
+    assert!(body.get("errors").is_none(), "{body}");
+
+    // Once the window has passed over mallory's failures, it may try again.
+    entity::rate_limit_hit::Entity::update_many()
+        .col_expr(
+            entity::rate_limit_hit::Column::OccurredAt,
+            Expr::value(
+                chrono::Utc::now() - chrono::Duration::seconds(EMAIL_CONFLICTS.window_seconds),
+            ),
+        )
+        .exec(&app.db)
+        .await
+        .unwrap();
+    let body = run(&mallory, CREATE_USER, probe("jane@x.example")).await;
+    assert_eq!(code(&body), "CONFLICT", "{body}");
+}
+
+/// Probes sent at once cannot overshoot the limit: each takes its slot before it runs.
+async fn should_not_let_concurrent_probes_overshoot_the_limit(app: TestApp) {
+    let w = world(&app).await;
+    let mallory = app.with_token(Some(token(
+        Role::BrokerAdmin,
+        Some(w.northwind.id),
+        None,
+        "mallory",
+    )));
+    let probes = (0..2 * N).map(|_| {
+        run(
+            &mallory,
+            CREATE_USER,
+            conflict_input(w.initech.id, "jane@x.example"),
+        )
+    });
+    let answers = futures_util::future::join_all(probes).await;
+    let codes: Vec<&str> = answers.iter().map(code).collect();
+    let conflicts = codes.iter().filter(|c| **c == "CONFLICT").count();
+    assert!(conflicts <= N, "{codes:?}");
+    assert!(
+        codes
+            .iter()
+            .all(|c| *c == "CONFLICT" || *c == "RATE_LIMITED"),
+        "{codes:?}"
+    );
+    // However the race went, the window now holds N failures at most, and is full once N are in.
+    for _ in conflicts..N {
+        let body = run(
+            &mallory,
+            CREATE_USER,
+            conflict_input(w.initech.id, "jane@x.example"),
+        )
+        .await;
+        assert_eq!(code(&body), "CONFLICT", "{body}");
+    }
+    let body = run(
+        &mallory,
+        CREATE_USER,
+        conflict_input(w.initech.id, "jane@x.example"),
+    )
+    .await;
+    assert_eq!(code(&body), "RATE_LIMITED", "{body}");
+}
+
 db_tests!(
     should_refuse_invisible_characters_in_identifiers_naming_the_field,
     should_refuse_a_look_alike_of_an_existing_email,
     should_store_names_and_emails_in_nfc,
     should_keep_the_joiners_scripts_need_in_names,
+    should_answer_one_conflict_whoever_holds_the_email,
+    should_rate_limit_email_conflicts_per_principal,
+    should_not_let_concurrent_probes_overshoot_the_limit,
 );
