@@ -53,7 +53,8 @@ fn roles(requested: &[String]) -> Result<Vec<&'static str>, ApiError> {
     }
     let mut names = Vec::new();
     for role in requested {
-        let found = catalog::find_role(role).ok_or_else(|| {
+        let role = validate::name("directoryRoles", role, validate::MAX_NAME)?;
+        let found = catalog::find_role(&role).ok_or_else(|| {
             ApiError::bad_input(
                 "directoryRoles",
                 format!("`{role}` is not a Microsoft Entra built-in role"),

@@ -391,7 +391,7 @@ pub async fn create_user(
     };
     // Any new email may be another broker's user's: the attempt is an existence probe.
     let attempt = throttle::EMAIL_CONFLICTS
-        .attempt(&services.db, principal)
+        .probe(&services.db, principal)
         .await?;
     let created = insert_user(services, principal, &organization, row).await;
     settle(&services.db, attempt, &created).await;
@@ -421,12 +421,13 @@ async fn insert_user(
 /// write while it holds the write lock.
 async fn settle<T>(
     db: &sea_orm::DatabaseConnection,
-    attempt: throttle::Attempt,
+    attempt: Option<throttle::Attempt>,
     outcome: &Result<T, ApiError>,
 ) {
-    match outcome {
-        Err(error) if *error == email_taken() => attempt.failed(db).await,
-        _ => attempt.passed(db).await,
+    match (attempt, outcome) {
+        (None, _) => {}
+        (Some(attempt), Err(error)) if *error == email_taken() => attempt.failed(db).await,
+        (Some(attempt), _) => attempt.passed(db).await,
     }
 }
 
@@ -456,10 +457,11 @@ pub async fn update_user(
     if let Some(role) = input.role {
         row.role = ActiveValue::Set(role);
     }
-    if !probe {
-        return save_user(services, principal, &before, organization, row, input).await;
-    }
-    let attempt = throttle::EMAIL_CONFLICTS.attempt(db, principal).await?;
+    let attempt = if probe {
+        throttle::EMAIL_CONFLICTS.probe(db, principal).await?
+    } else {
+        None
+    };
     let updated = save_user(services, principal, &before, organization, row, input).await;
     settle(db, attempt, &updated).await;
     updated

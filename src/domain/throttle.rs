@@ -5,7 +5,8 @@
 //! somewhere. That answer stays; what a limit makes costly is asking it many times: after
 //! [`EMAIL_CONFLICTS`]`.max` such failures in its window, a principal's next attempts answer
 //! `RATE_LIMITED` with `retryAfter`, whatever the address (a free one too, or a success would
-//! be the signal instead).
+//! be the signal instead). A platform admin, who may read every user, learns nothing from a
+//! conflict and is not limited ([`Limit::probe`]).
 //!
 //! The state is rows in `rate_limit_hits`, not memory: replicas share only the database, and a
 //! limit each replica kept alone would multiply by the number of replicas. An attempt takes its
@@ -24,6 +25,7 @@ use uuid::Uuid;
 
 use crate::auth::Principal;
 use crate::error::ApiError;
+use crate::scope::Scope;
 
 /// A limit: at most `max` counted failures of one principal within `window_seconds`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +55,19 @@ pub struct Attempt {
 impl Limit {
     fn window(&self) -> Duration {
         Duration::seconds(self.window_seconds)
+    }
+
+    /// Like [`Limit::attempt`], for a failure that only tells something beyond the caller's
+    /// scope: a caller that sees every row learns nothing from it, and is not limited.
+    pub async fn probe(
+        &self,
+        db: &DatabaseConnection,
+        principal: &Principal,
+    ) -> Result<Option<Attempt>, ApiError> {
+        if principal.scope() == Scope::Everything {
+            return Ok(None);
+        }
+        self.attempt(db, principal).await.map(Some)
     }
 
     /// Takes a slot for one attempt by `principal`, or refuses with `RATE_LIMITED` when its

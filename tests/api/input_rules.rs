@@ -232,6 +232,12 @@ async fn should_refuse_invisible_characters_in_identifiers_naming_the_field(app:
         (BUY, &buy, "idempotencyKey", "order-\u{202E}0000001".into()),
         (REGISTER, &register, "userPrincipalName", upn),
         (REGISTER, &register, "usageLocation", "D\u{200B}E".into()),
+        (
+            REGISTER,
+            &register,
+            "directoryRoles",
+            "Teams\u{200B} Administrator".into(),
+        ),
         // Free-text names take letters of every script, never bidirectional overrides,
         // invisible separators or control characters.
         (
@@ -524,6 +530,21 @@ async fn should_rate_limit_email_conflicts_per_principal(app: TestApp) {
     assert_eq!(code(&body), "CONFLICT", "{body}");
 }
 
+/// A platform admin may read every user, so a conflict tells it nothing: it is not limited.
+async fn should_not_limit_a_caller_that_may_read_every_user(app: TestApp) {
+    let w = world(&app).await;
+    let root = app.with_token(Some(token(Role::PlatformAdmin, None, None, "root")));
+    for i in 0..N + 2 {
+        let body = run(
+            &root,
+            CREATE_USER,
+            conflict_input(w.initech.id, "jane@x.example"),
+        )
+        .await;
+        assert_eq!(code(&body), "CONFLICT", "conflict {i}: {body}");
+    }
+}
+
 /// Probes sent at once cannot overshoot the limit: each takes its slot before it runs.
 async fn should_not_let_concurrent_probes_overshoot_the_limit(app: TestApp) {
     let w = world(&app).await;
@@ -577,4 +598,5 @@ db_tests!(
     should_answer_one_conflict_whoever_holds_the_email,
     should_rate_limit_email_conflicts_per_principal,
     should_not_let_concurrent_probes_overshoot_the_limit,
+    should_not_limit_a_caller_that_may_read_every_user,
 );
