@@ -25,6 +25,9 @@ pub enum ApiError {
     },
     /// The change contradicts the current state.
     Conflict(String),
+    /// The caller failed a limited kind of attempt too often (`domain::throttle`); it may try
+    /// again after `retry_after` seconds.
+    RateLimited { retry_after: u64 },
     /// A domain rule with its own code (`TENANT_ALREADY_LINKED`, `TENANT_ID_IN_USE`, ...).
     Domain { code: &'static str, message: String },
     /// The database cannot be reached (refused, reset, or no connection within the pool's
@@ -54,6 +57,7 @@ impl ApiError {
             Self::NotFound(_) => "NOT_FOUND",
             Self::BadUserInput { .. } => "BAD_USER_INPUT",
             Self::Conflict(_) => "CONFLICT",
+            Self::RateLimited { .. } => "RATE_LIMITED",
             Self::Domain { code, .. } => code,
             Self::DatabaseUnavailable => DATABASE_UNAVAILABLE,
             Self::Internal => "INTERNAL_SERVER_ERROR",
@@ -70,6 +74,9 @@ impl ApiError {
             | Self::Conflict(message)
             | Self::Domain { message, .. } => message,
             Self::DatabaseUnavailable => "the database is unavailable; retry shortly",
+            Self::RateLimited { .. } => {
+                "too many attempts were refused; try again after `extensions.retryAfter` seconds"
+            }
             Self::Internal => "internal server error",
         }
     }
@@ -90,6 +97,7 @@ impl From<ApiError> for async_graphql::Error {
                     field: Some(field), ..
                 } => ext.set("field", field.as_str()),
                 ApiError::Unauthenticated { reason, .. } => ext.set("reason", *reason),
+                ApiError::RateLimited { retry_after } => ext.set("retryAfter", *retry_after),
                 _ => {}
             }
         })

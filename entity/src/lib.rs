@@ -6,6 +6,7 @@ pub mod broker;
 pub mod enums;
 pub mod organization;
 pub mod provisioning_request;
+pub mod rate_limit_hit;
 pub mod service;
 pub mod service_account;
 pub mod subscription;
@@ -18,6 +19,7 @@ pub mod prelude {
     pub use super::broker::Entity as Broker;
     pub use super::organization::Entity as Organization;
     pub use super::provisioning_request::Entity as ProvisioningRequest;
+    pub use super::rate_limit_hit::Entity as RateLimitHit;
     pub use super::service::Entity as Service;
     pub use super::service_account::Entity as ServiceAccount;
     pub use super::subscription::Entity as Subscription;

@@ -53,7 +53,8 @@ fn roles(requested: &[String]) -> Result<Vec<&'static str>, ApiError> {
     }
     let mut names = Vec::new();
     for role in requested {
-        let found = catalog::find_role(role).ok_or_else(|| {
+        let role = validate::name("directoryRoles", role, validate::MAX_NAME)?;
+        let found = catalog::find_role(&role).ok_or_else(|| {
             ApiError::bad_input(
                 "directoryRoles",
                 format!("`{role}` is not a Microsoft Entra built-in role"),
@@ -91,7 +92,7 @@ pub async fn register(
     principal: &Principal,
     input: RegisterServiceAccount,
 ) -> Result<service_account::Model, ApiError> {
-    let display_name = validate::text("displayName", &input.display_name, validate::MAX_NAME)?;
+    let display_name = validate::name("displayName", &input.display_name, validate::MAX_NAME)?;
     let usage_location = validate::country("usageLocation", &input.usage_location)?;
     let roles = roles(&input.directory_roles)?;
     if input.credential.trim().is_empty() || input.credential.chars().count() > 256 {

@@ -16,7 +16,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::audit::{self, Event};
-use super::{Services, Unique, on_unique, policy, validate, visible};
+use super::{Services, Unique, on_unique, policy, throttle, validate, visible};
 use crate::auth::Principal;
 use crate::error::ApiError;
 
@@ -34,13 +34,19 @@ fn slug_unique() -> (Unique, ApiError) {
     )
 }
 
+/// The same answer wherever the address is taken, in the caller's broker or another's: it
+/// says no more than that the username exists.
+fn email_taken() -> ApiError {
+    taken("this email")
+}
+
 fn email_unique() -> (Unique, ApiError) {
     (
         Unique {
             constraint: "users_email_key",
             columns: "users.email",
         },
-        taken("this email"),
+        email_taken(),
     )
 }
 
@@ -80,7 +86,7 @@ pub async fn create_broker(
 ) -> Result<broker::Model, ApiError> {
     policy::brokers(principal)?;
     let slug = validate::slug("slug", input.slug.as_deref().unwrap_or_default())?;
-    let name = validate::text(
+    let name = validate::name(
         "name",
         input.name.as_deref().unwrap_or_default(),
         validate::MAX_NAME,
@@ -117,7 +123,7 @@ pub async fn update_broker(
         row.slug = ActiveValue::Set(validate::slug("slug", slug)?);
     }
     if let Some(name) = &input.name {
-        row.name = ActiveValue::Set(validate::text("name", name, validate::MAX_NAME)?);
+        row.name = ActiveValue::Set(validate::name("name", name, validate::MAX_NAME)?);
     }
     row.updated_at = ActiveValue::Set(Utc::now());
     let txn = super::write(&services.db).await?;
@@ -174,16 +180,12 @@ pub struct OrganizationInput {
     pub customer_number: Option<String>,
 }
 
-fn optional(field: &str, value: &str) -> Result<Option<String>, ApiError> {
-    validate::optional_text(field, Some(value), validate::MAX_SHORT)
-}
-
 pub async fn create_organization(
     services: &Services,
     principal: &Principal,
     input: OrganizationInput,
 ) -> Result<organization::Model, ApiError> {
-    let name = validate::text(
+    let name = validate::name(
         "name",
         input.name.as_deref().unwrap_or_default(),
         validate::MAX_NAME,
@@ -193,12 +195,13 @@ pub async fn create_organization(
         input.contact_email.as_deref().unwrap_or_default(),
     )?;
     let country = validate::country("country", input.country.as_deref().unwrap_or_default())?;
-    let registration_number = optional(
+    let registration_number = validate::reference_number(
         "registrationNumber",
         input.registration_number.as_deref().unwrap_or_default(),
     )?;
-    let vat_number = optional("vatNumber", input.vat_number.as_deref().unwrap_or_default())?;
-    let customer_number = optional(
+    let vat_number =
+        validate::reference_number("vatNumber", input.vat_number.as_deref().unwrap_or_default())?;
+    let customer_number = validate::reference_number(
         "customerNumber",
         input.customer_number.as_deref().unwrap_or_default(),
     )?;
@@ -241,7 +244,7 @@ pub async fn update_organization(
     policy::broker_data(principal, before.broker_id)?;
     let mut row = before.clone().into_active_model();
     if let Some(name) = &input.name {
-        row.name = ActiveValue::Set(validate::text("name", name, validate::MAX_NAME)?);
+        row.name = ActiveValue::Set(validate::name("name", name, validate::MAX_NAME)?);
     }
     if let Some(email) = &input.contact_email {
         row.contact_email = ActiveValue::Set(validate::email("contactEmail", email)?);
@@ -250,13 +253,15 @@ pub async fn update_organization(
         row.country = ActiveValue::Set(validate::country("country", country)?);
     }
     if let Some(value) = &input.registration_number {
-        row.registration_number = ActiveValue::Set(optional("registrationNumber", value)?);
+        row.registration_number =
+            ActiveValue::Set(validate::reference_number("registrationNumber", value)?);
     }
     if let Some(value) = &input.vat_number {
-        row.vat_number = ActiveValue::Set(optional("vatNumber", value)?);
+        row.vat_number = ActiveValue::Set(validate::reference_number("vatNumber", value)?);
     }
     if let Some(value) = &input.customer_number {
-        row.customer_number = ActiveValue::Set(optional("customerNumber", value)?);
+        row.customer_number =
+            ActiveValue::Set(validate::reference_number("customerNumber", value)?);
     }
     let txn = super::write(db).await?;
     if let Some(target) = input.broker_id.filter(|target| *target != before.broker_id) {
@@ -365,7 +370,7 @@ pub async fn create_user(
     input: UserInput,
 ) -> Result<user::Model, ApiError> {
     let email = validate::email("email", input.email.as_deref().unwrap_or_default())?;
-    let display_name = validate::text(
+    let display_name = validate::name(
         "displayName",
         input.display_name.as_deref().unwrap_or_default(),
         validate::MAX_NAME,
@@ -375,7 +380,6 @@ pub async fn create_user(
         .ok_or_else(|| ApiError::bad_input("organizationId", "`organizationId` is required"))?;
     let organization = organization_for_users(&services.db, principal, organization_id).await?;
     let now = Utc::now();
-    let txn = super::write(&services.db).await?;
     let row = user::Model {
         id: Uuid::now_v7(),
         organization_id: organization.id,
@@ -384,15 +388,47 @@ pub async fn create_user(
         role: input.role.unwrap_or(OrganizationRole::OrganizationUser),
         created_at: now,
         updated_at: now,
-    }
-    .into_active_model()
-    .insert(&txn)
-    .await
-    .map_err(|error| on_unique(error, &[email_unique()]))?;
+    };
+    // Any new email may be another broker's user's: the attempt is an existence probe.
+    let attempt = throttle::EMAIL_CONFLICTS
+        .probe(&services.db, principal)
+        .await?;
+    let created = insert_user(services, principal, &organization, row).await;
+    settle(&services.db, attempt, &created).await;
+    created
+}
+
+async fn insert_user(
+    services: &Services,
+    principal: &Principal,
+    organization: &organization::Model,
+    row: user::Model,
+) -> Result<user::Model, ApiError> {
+    let txn = super::write(&services.db).await?;
+    let row = row
+        .into_active_model()
+        .insert(&txn)
+        .await
+        .map_err(|error| on_unique(error, &[email_unique()]))?;
     let event = Event::new("user.created", "User", row.id)
         .scope(Some(organization.broker_id), Some(organization.id))
         .after(&row);
     finish(txn, principal, event, row).await
+}
+
+/// Counts an email conflict against the caller's limit; any other outcome gives the slot back.
+/// Called once the attempt's transaction is over: on SQLite a second connection could not
+/// write while it holds the write lock.
+async fn settle<T>(
+    db: &sea_orm::DatabaseConnection,
+    attempt: Option<throttle::Attempt>,
+    outcome: &Result<T, ApiError>,
+) {
+    match (attempt, outcome) {
+        (None, _) => {}
+        (Some(attempt), Err(error)) if *error == email_taken() => attempt.failed(db).await,
+        (Some(attempt), _) => attempt.passed(db).await,
+    }
 }
 
 pub async fn update_user(
@@ -405,18 +441,43 @@ pub async fn update_user(
     let before = visible::<user::Entity>(db, principal, id, "user").await?;
     let organization = organization_for_users(db, principal, before.organization_id).await?;
     let mut row = before.clone().into_active_model();
-    if let Some(email) = &input.email {
-        row.email = ActiveValue::Set(validate::email("email", email)?);
+    let email = input
+        .email
+        .as_deref()
+        .map(|email| validate::email("email", email))
+        .transpose()?;
+    let probe = email.as_ref().is_some_and(|email| *email != before.email);
+    if let Some(email) = email {
+        row.email = ActiveValue::Set(email);
     }
     if let Some(name) = &input.display_name {
         row.display_name =
-            ActiveValue::Set(validate::text("displayName", name, validate::MAX_NAME)?);
+            ActiveValue::Set(validate::name("displayName", name, validate::MAX_NAME)?);
     }
     if let Some(role) = input.role {
         row.role = ActiveValue::Set(role);
     }
-    let txn = super::write(db).await?;
-    let mut target = organization.clone();
+    let attempt = if probe {
+        throttle::EMAIL_CONFLICTS.probe(db, principal).await?
+    } else {
+        None
+    };
+    let updated = save_user(services, principal, &before, organization, row, input).await;
+    settle(db, attempt, &updated).await;
+    updated
+}
+
+async fn save_user(
+    services: &Services,
+    principal: &Principal,
+    before: &user::Model,
+    organization: organization::Model,
+    mut row: user::ActiveModel,
+    input: UserInput,
+) -> Result<user::Model, ApiError> {
+    let id = before.id;
+    let txn = super::write(&services.db).await?;
+    let mut target = organization;
     if let Some(destination) = input
         .organization_id
         .filter(|destination| *destination != before.organization_id)
@@ -437,7 +498,7 @@ pub async fn update_user(
         .map_err(|error| on_unique(error, &[email_unique()]))?;
     let event = Event::new("user.updated", "User", id)
         .scope(Some(target.broker_id), Some(target.id))
-        .before(&before)
+        .before(before)
         .after(&after);
     finish(txn, principal, event, after).await
 }
@@ -468,25 +529,17 @@ pub struct ServiceInput {
     pub sku: Option<String>,
 }
 
-fn sku(value: &str) -> Result<String, ApiError> {
-    let sku = validate::text("sku", value, validate::MAX_SHORT)?;
-    if sku.chars().any(char::is_whitespace) {
-        return Err(ApiError::bad_input("sku", "a SKU has no spaces"));
-    }
-    Ok(sku)
-}
-
 pub async fn create_service(
     services: &Services,
     principal: &Principal,
     input: ServiceInput,
 ) -> Result<service::Model, ApiError> {
-    let name = validate::text(
+    let name = validate::name(
         "name",
         input.name.as_deref().unwrap_or_default(),
         validate::MAX_NAME,
     )?;
-    let sku = sku(input.sku.as_deref().unwrap_or_default())?;
+    let sku = validate::sku("sku", input.sku.as_deref().unwrap_or_default())?;
     let vendor = input
         .vendor
         .ok_or_else(|| ApiError::bad_input("vendor", "`vendor` is required"))?;
@@ -535,10 +588,10 @@ pub async fn update_service(
     }
     let mut row = before.clone().into_active_model();
     if let Some(name) = &input.name {
-        row.name = ActiveValue::Set(validate::text("name", name, validate::MAX_NAME)?);
+        row.name = ActiveValue::Set(validate::name("name", name, validate::MAX_NAME)?);
     }
     if let Some(value) = &input.sku {
-        row.sku = ActiveValue::Set(sku(value)?);
+        row.sku = ActiveValue::Set(validate::sku("sku", value)?);
     }
     if let Some(vendor) = input.vendor {
         row.vendor = ActiveValue::Set(vendor);

@@ -11,6 +11,7 @@ pub mod management;
 pub mod policy;
 pub mod provisioning;
 pub mod tenancy;
+pub mod throttle;
 pub mod validate;
 
 use std::sync::Arc;

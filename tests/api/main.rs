@@ -12,6 +12,7 @@ mod database_down;
 mod graph;
 mod hardening_scope;
 mod http_rules;
+mod input_rules;
 mod limits;
 mod mutations;
 mod pagination;
