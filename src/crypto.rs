@@ -7,10 +7,9 @@
 //! moved to another row, or altered, fails to decrypt instead of yielding someone else's secret.
 
 use std::fmt;
-use std::io::{ErrorKind, Write as _};
+
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use aes_gcm::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
 use aes_gcm::{Aes256Gcm, Key, Nonce};
@@ -113,61 +112,14 @@ impl CredentialCipher {
     /// The key in `path`, or a fresh random key written there (owner-only) on first use, as
     /// for the development JWT secret: the embedded install works with nothing configured.
     ///
-    /// The file is created with `create_new`, so two processes starting together cannot
-    /// overwrite each other's key (which would make what the loser encrypted unreadable); the
-    /// loser uses the winner's key. An existing file that does not hold a usable key is an
+    /// Two processes starting together cannot overwrite each other's key (which would make
+    /// what the loser encrypted unreadable): see [`crate::keyfile`]. An existing file that does not hold a usable key is an
     /// error, never replaced: it may be the only key to credentials already stored.
     pub fn load_or_create(path: &Path) -> anyhow::Result<Self> {
-        match std::fs::read_to_string(path) {
-            Ok(text) => return Self::from_key_file(path, &text),
-            Err(error) if error.kind() == ErrorKind::NotFound => {}
-            Err(error) => {
-                return Err(error).with_context(|| format!("cannot read {}", path.display()));
-            }
-        }
-        let key = Aes256Gcm::generate_key(OsRng);
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt as _;
-            options.mode(0o600);
-        }
-        match options.open(path) {
-            Ok(mut file) => {
-                let written = file
-                    .write_all(format!("{}\n", STANDARD.encode(key)).as_bytes())
-                    .and_then(|()| file.sync_all());
-                if let Err(error) = written {
-                    // An empty or partial file would block every later start; remove it so
-                    // the next one can try again.
-                    drop(file);
-                    let _ = std::fs::remove_file(path);
-                    return Err(error).with_context(|| format!("cannot write {}", path.display()));
-                }
-                tracing::info!(path = %path.display(), "generated a credential encryption key");
-                Ok(Self::from_key(&key))
-            }
-            Err(error) if error.kind() == ErrorKind::AlreadyExists => Self::read_winner(path),
-            Err(error) => Err(error).with_context(|| format!("cannot create {}", path.display())),
-        }
-    }
-
-    /// Another process created the key file between our read and our create. Its key may not
-    /// be written yet (the file exists, empty, for a moment), so wait briefly for it.
-    fn read_winner(path: &Path) -> anyhow::Result<Self> {
-        for _ in 0..50 {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read {}", path.display()))?;
-            if !text.trim().is_empty() {
-                return Self::from_key_file(path, &text);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        bail!(
-            "{} stays empty; if no other brokergraph is starting, delete it to generate a key",
-            path.display()
-        )
+        let text = crate::keyfile::read_or_create(path, || {
+            format!("{}\n", STANDARD.encode(Aes256Gcm::generate_key(OsRng)))
+        })?;
+        Self::from_key_file(path, &text)
     }
 
     fn from_key_file(path: &Path, text: &str) -> anyhow::Result<Self> {

@@ -16,6 +16,7 @@ pub mod domain;
 pub mod error;
 pub mod graphql;
 pub mod http;
+pub mod keyfile;
 pub mod partner_center;
 pub mod scope;
 pub mod seed;

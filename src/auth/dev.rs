@@ -1,6 +1,5 @@
 //! The embedded default's development keys, and minting development tokens.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -33,38 +32,19 @@ pub fn beside(database: &Path, suffix: &str) -> PathBuf {
 
 /// Reads the random secret in `path`, creating it (owner-only) on first use.
 pub fn load_or_create_secret(path: &Path) -> anyhow::Result<String> {
-    if let Ok(existing) = std::fs::read_to_string(path) {
-        let secret = existing.trim().to_string();
-        if secret.len() >= 32 {
-            return Ok(secret);
-        }
+    let text = crate::keyfile::read_or_create(path, || {
+        let mut bytes = [0u8; 32];
+        rand::rng().fill_bytes(&mut bytes);
+        URL_SAFE_NO_PAD.encode(bytes)
+    })?;
+    let secret = text.trim();
+    if secret.len() < 32 {
         bail!(
             "{} does not hold a usable secret; delete it to generate a new one",
             path.display()
         );
     }
-    let mut bytes = [0u8; 32];
-    rand::rng().fill_bytes(&mut bytes);
-    let secret = URL_SAFE_NO_PAD.encode(bytes);
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    match options.open(path) {
-        Ok(mut file) => {
-            file.write_all(secret.as_bytes())
-                .with_context(|| format!("cannot write {}", path.display()))?;
-            Ok(secret)
-        }
-        // Another process created it first: use theirs.
-        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
-            load_or_create_secret(path)
-        }
-        Err(error) => Err(error).with_context(|| format!("cannot create {}", path.display())),
-    }
+    Ok(secret.to_string())
 }
 
 /// What a minted token says.
