@@ -188,6 +188,19 @@ impl Extension for WebSocketRulesExtension {
         mut request: Request,
         next: NextPrepareRequest<'_>,
     ) -> ServerResult<Request> {
+        // The connection closes when its token expires; an operation that arrives in the
+        // moment before is refused here, as an HTTP request with that token would be.
+        if ctx
+            .data_opt::<crate::http::websocket::TokenExpiry>()
+            .is_some_and(|expiry| expiry.has_passed())
+        {
+            let mut error = ServerError::new("the token has expired", None);
+            let mut extensions = async_graphql::ErrorExtensionValues::default();
+            extensions.set("code", "UNAUTHENTICATED");
+            extensions.set("reason", "TOKEN_EXPIRED");
+            error.extensions = Some(extensions);
+            return Err(error);
+        }
         request.set_parsed_query(limits::check_document(&self.0, &request.query)?);
         if let Some(db) = ctx.data_opt::<DatabaseConnection>() {
             let principal = ctx.data_opt::<Principal>().cloned();
