@@ -355,12 +355,11 @@ async fn serve(state: AppState, protocol: Protocols, socket: WebSocket) {
                     WsMessage::Text(text) => {
                         // Only `complete` and `error` end an operation; async-graphql writes
                         // `type` first, so `next` answers, the large ones, are not parsed.
-                        if text.starts_with(r#"{"type":"complete""#)
-                            || text.starts_with(r#"{"type":"error""#)
+                        if (text.starts_with(r#"{"type":"complete""#)
+                            || text.starts_with(r#"{"type":"error""#))
+                            && let Ok(Envelope { id: Some(id), .. }) = serde_json::from_str(&text)
                         {
-                            if let Ok(Envelope { id: Some(id), .. }) = serde_json::from_str(&text) {
-                                session.finished(&id);
-                            }
+                            session.finished(&id);
                         }
                         Message::Text(text.into())
                     }
