@@ -171,6 +171,8 @@ impl Stream for Bounded {
     }
 }
 
+/// Whether a read failed on tungstenite's size limits (its `CapacityError`, which axum does
+/// not expose as a type: only through its message).
 fn is_capacity(error: &axum::Error) -> bool {
     let text = error.to_string();
     text.contains("Space limit exceeded") || text.contains("too long") || text.contains("too big")
