@@ -116,7 +116,8 @@ struct Envelope {
 
 /// The client's messages as async-graphql reads them, but not while `max` operations run:
 /// then the socket is left unread, so TCP pushes back on the client instead of the server
-/// buffering its messages.
+/// buffering its messages. (A client's `complete` waits too; each operation ends by its
+/// deadline anyway.)
 struct Bounded {
     inner: SplitStream<WebSocket>,
     session: Arc<Session>,
