@@ -1,6 +1,7 @@
 //! The `brokergraph` command line: flags with environment fallbacks, one subcommand per job.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
@@ -13,6 +14,7 @@ use crate::crypto::CredentialKeyConfig;
 use crate::db::{self, DEFAULT_DATABASE_URL, DbConfig};
 use crate::domain::Services;
 use crate::graphql::limits::Limits;
+use crate::http::serve::ServeConfig;
 use crate::http::{self, AppState, HttpConfig};
 use crate::partner_center::PartnerCenterConfig;
 use crate::{graphql, seed};
@@ -131,6 +133,44 @@ pub struct ServeArgs {
         global = true
     )]
     pub max_batch_size: usize,
+
+    /// Seconds a client has to send a request's headers (then the connection is closed).
+    #[arg(
+        long,
+        env = "BROKERGRAPH_HEADER_READ_TIMEOUT",
+        default_value_t = 10,
+        global = true
+    )]
+    pub header_read_timeout_seconds: u64,
+
+    /// Seconds a client has to send a request's body (then 408).
+    #[arg(
+        long,
+        env = "BROKERGRAPH_BODY_READ_TIMEOUT",
+        default_value_t = 30,
+        global = true
+    )]
+    pub body_read_timeout_seconds: u64,
+
+    /// Most operations running at once on one WebSocket connection; the server stops reading
+    /// the socket while that many run.
+    #[arg(
+        long,
+        env = "BROKERGRAPH_WEBSOCKET_MAX_IN_FLIGHT",
+        default_value_t = 32,
+        value_parser = clap::value_parser!(u64).range(1..),
+        global = true
+    )]
+    pub websocket_max_in_flight: u64,
+
+    /// Seconds a WebSocket client has to send `connection_init` (then close 4408).
+    #[arg(
+        long,
+        env = "BROKERGRAPH_WEBSOCKET_INIT_TIMEOUT",
+        default_value_t = 10,
+        global = true
+    )]
+    pub websocket_init_timeout_seconds: u64,
 }
 
 pub fn init_tracing(cli: &Cli) {
@@ -263,6 +303,13 @@ async fn serve(cli: &Cli) -> anyhow::Result<()> {
         max_body_bytes: cli.serve.max_body_bytes,
         max_batch_size: cli.serve.max_batch_size,
         dev_token: dev_token.clone(),
+        body_read_timeout: Duration::from_secs(cli.serve.body_read_timeout_seconds),
+        websocket_max_in_flight: usize::try_from(cli.serve.websocket_max_in_flight)
+            .unwrap_or(usize::MAX),
+        websocket_init_timeout: Duration::from_secs(cli.serve.websocket_init_timeout_seconds),
+    };
+    let serve_config = ServeConfig {
+        header_read_timeout: Duration::from_secs(cli.serve.header_read_timeout_seconds),
     };
     let services = Services {
         db,
@@ -284,10 +331,7 @@ async fn serve(cli: &Cli) -> anyhow::Result<()> {
         println!("development token (PLATFORM_ADMIN, 7 days; the playground sends it for you):");
         println!("  Authorization: Bearer {token}");
     }
-    axum::serve(listener, http::app(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("server failed")?;
+    http::serve::serve(listener, http::app(state), serve_config, shutdown_signal()).await;
     tracing::info!("stopped");
     Ok(())
 }

@@ -107,6 +107,7 @@ mod tests {
             role,
             broker_id: role.is_broker_role().then(Uuid::now_v7),
             organization_id: role.is_organization_role().then(Uuid::now_v7),
+            expires_at: None,
         }
     }
 

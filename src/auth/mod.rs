@@ -74,6 +74,9 @@ pub struct Principal {
     pub role: Role,
     pub broker_id: Option<Uuid>,
     pub organization_id: Option<Uuid>,
+    /// The token's `exp` (Unix seconds): a WebSocket connection outlives its `connection_init`,
+    /// so it checks this per operation. `None` for a principal not built from a token.
+    pub expires_at: Option<i64>,
 }
 
 impl Principal {
@@ -250,6 +253,11 @@ impl Authenticator {
         self.algorithm
     }
 
+    /// How many seconds past `exp` a token is still accepted.
+    pub fn leeway_seconds(&self) -> u64 {
+        self.validation.leeway
+    }
+
     /// The JWKS cache, when keys come from one.
     pub fn jwks(&self) -> Option<&jwks::JwksCache> {
         match &self.keys {
@@ -349,6 +357,10 @@ impl Authenticator {
             role,
             broker_id,
             organization_id,
+            // `decode` has checked that `exp` is a number (an integer or not).
+            expires_at: claims
+                .get("exp")
+                .and_then(|exp| exp.as_i64().or_else(|| exp.as_f64().map(|exp| exp as i64))),
         })
     }
 }

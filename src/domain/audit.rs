@@ -223,6 +223,7 @@ mod tests {
             role: Role::OrganizationUser,
             broker_id: None,
             organization_id: Some(id),
+            expires_at: None,
         };
         for (entity_type, snapshot, guarded) in snapshots {
             let snapshot = snapshot.unwrap();

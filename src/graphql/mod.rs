@@ -188,6 +188,19 @@ impl Extension for WebSocketRulesExtension {
         mut request: Request,
         next: NextPrepareRequest<'_>,
     ) -> ServerResult<Request> {
+        // The connection closes when its token expires; an operation that arrives in the
+        // moment before is refused here, as an HTTP request with that token would be.
+        if ctx
+            .data_opt::<crate::http::websocket::TokenExpiry>()
+            .is_some_and(|expiry| expiry.has_passed())
+        {
+            let mut error = ServerError::new("the token has expired", None);
+            let mut extensions = async_graphql::ErrorExtensionValues::default();
+            extensions.set("code", "UNAUTHENTICATED");
+            extensions.set("reason", "TOKEN_EXPIRED");
+            error.extensions = Some(extensions);
+            return Err(error);
+        }
         request.set_parsed_query(limits::check_document(&self.0, &request.query)?);
         if let Some(db) = ctx.data_opt::<DatabaseConnection>() {
             let principal = ctx.data_opt::<Principal>().cloned();
@@ -241,5 +254,57 @@ pub fn guard(
         _ => Err(ApiError::Forbidden(format!(
             "your role may not read {what}"
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::websocket::TokenExpiry;
+
+    /// Runs `query` as a WebSocket operation does: with the connection's data as session data
+    /// (where `connection_init` puts the expiry).
+    async fn run_on_connection(expiry: TokenExpiry) -> async_graphql::Response {
+        use async_graphql::Executor;
+        use futures_util::StreamExt;
+        let mut data = async_graphql::Data::default();
+        data.insert(expiry);
+        let mut stream = Executor::execute_stream(
+            &websocket_rules_only(),
+            Request::new("{ __typename }"),
+            Some(Arc::new(data)),
+        );
+        stream.next().await.unwrap_or_default()
+    }
+
+    fn websocket_rules_only() -> AppSchema {
+        let limits = Limits::default();
+        builder(&limits)
+            .extension(WebSocketRules(limits.clone()))
+            .finish()
+    }
+
+    #[tokio::test]
+    async fn a_websocket_operation_past_its_tokens_expiry_is_refused() {
+        let response = run_on_connection(TokenExpiry { until_millis: 0 }).await;
+        let error = response.errors.first().map(|error| {
+            let extensions = error.extensions.as_ref();
+            (
+                extensions.and_then(|ext| ext.get("code")).cloned(),
+                extensions.and_then(|ext| ext.get("reason")).cloned(),
+            )
+        });
+        assert_eq!(
+            error,
+            Some((
+                Some(async_graphql::Value::from("UNAUTHENTICATED")),
+                Some(async_graphql::Value::from("TOKEN_EXPIRED"))
+            ))
+        );
+        let valid = run_on_connection(TokenExpiry {
+            until_millis: i64::MAX,
+        })
+        .await;
+        assert!(valid.errors.is_empty(), "{:?}", valid.errors);
     }
 }

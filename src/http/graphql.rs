@@ -10,11 +10,12 @@
 use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationType};
 use async_graphql::{ServerError, Variables};
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{Query, State};
+use axum::extract::{FromRequest, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
+use tokio::time::Instant;
+use tokio_util::task::AbortOnDropHandle;
 
 use super::AppState;
 use crate::auth::{AuthError, Principal, subject};
@@ -215,11 +216,25 @@ fn refusal(status: StatusCode, errors: Vec<ServerError>) -> Answer {
     }
 }
 
+/// The answer of an operation cut at its deadline (or never started, in a batch past it).
+fn timed_out(state: &AppState) -> Answer {
+    let timeout = state.limits.request_timeout();
+    tracing::warn!(timeout_seconds = timeout.as_secs(), "request timed out");
+    let message = format!("the request took longer than {} s", timeout.as_secs());
+    Answer {
+        body: Body::Refused(json!({ "errors": [error_json("REQUEST_TIMEOUT", &message)] })),
+        status: StatusCode::GATEWAY_TIMEOUT,
+    }
+}
+
+/// Runs one operation, which must finish by `deadline`: the request's, shared by every
+/// operation of a batch.
 async fn run(
     state: &AppState,
     principal: &Principal,
     mut request: async_graphql::Request,
     over_get: bool,
+    deadline: Instant,
 ) -> Answer {
     // The checks async-graphql has no setting for, here rather than in schema extensions:
     // a schema with extensions gives up async-graphql's fast path for every field.
@@ -244,14 +259,19 @@ async fn run(
     request.set_parsed_query(document);
     let context = RequestContext::new(state.db.clone(), Some(principal.clone()), true);
     let request = request.data(context);
-    let timeout = state.limits.request_timeout();
     // The operation runs on a single-threaded executor, so its DataLoader batches each level
     // whole (see `RequestContext::new`); the handler itself stays on the multi-threaded runtime.
     let schema = state.schema.clone();
-    let mut task = state
-        .executors
-        .spawn_pinned(move || async move { Executed::of(schema.execute(request).await) });
-    let executed = match tokio::time::timeout(timeout, &mut task).await {
+    // Aborting the pinned task drops the operation's future on its executor at its next await
+    // point (tokio-util's `spawn_pinned` forwards the abort); the handle aborts on drop too,
+    // so an operation whose client went away (the handler dropped) stops as well, instead of
+    // running on detached.
+    let mut task = AbortOnDropHandle::new(
+        state
+            .executors
+            .spawn_pinned(move || async move { Executed::of(schema.execute(request).await) }),
+    );
+    let executed = match tokio::time::timeout_at(deadline, &mut task).await {
         Ok(Ok(executed)) => executed,
         Ok(Err(error)) => {
             tracing::error!(error = %error, "operation task failed");
@@ -259,12 +279,7 @@ async fn run(
         }
         Err(_) => {
             task.abort();
-            tracing::warn!(timeout_seconds = timeout.as_secs(), "request timed out");
-            let message = format!("the request took longer than {} s", timeout.as_secs());
-            return Answer {
-                body: Body::Refused(json!({ "errors": [error_json("REQUEST_TIMEOUT", &message)] })),
-                status: StatusCode::GATEWAY_TIMEOUT,
-            };
+            return timed_out(state);
         }
     };
     match executed {
@@ -393,7 +408,7 @@ fn is_json(headers: &HeaderMap) -> bool {
 pub async fn post(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    request: axum::extract::Request,
 ) -> Response {
     let media = Media::negotiate(&headers);
     let principal = match authenticate(&state, media, &headers).await {
@@ -408,6 +423,25 @@ pub async fn post(
             "the body must be application/json",
         );
     }
+    // The body is read here, under its own time-out, rather than by an extractor: a client
+    // that dribbles it would otherwise hold the connection for as long as it likes.
+    let timeout = state.config.body_read_timeout;
+    let body = match tokio::time::timeout(timeout, Bytes::from_request(request, &state)).await {
+        Err(_) => {
+            tracing::warn!(
+                timeout_seconds = timeout.as_secs(),
+                "request body timed out"
+            );
+            let message = format!("the body did not arrive within {} s", timeout.as_secs());
+            return refuse(
+                media,
+                StatusCode::REQUEST_TIMEOUT,
+                "REQUEST_TIMEOUT",
+                &message,
+            );
+        }
+        Ok(body) => body,
+    };
     let body = match body {
         Ok(body) => body,
         Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
@@ -431,6 +465,7 @@ pub async fn post(
             );
         }
     };
+    let deadline = Instant::now() + state.limits.request_timeout();
     let value: Value = match serde_json::from_slice(&body) {
         Ok(value) => value,
         Err(_) => {
@@ -443,20 +478,26 @@ pub async fn post(
         }
     };
     match value {
-        Value::Array(items) => batch(&state, &principal, media, items).await,
+        Value::Array(items) => batch(&state, &principal, media, items, deadline).await,
         value => match parse_request(value) {
-            Ok(request) => finish(media, run(&state, &principal, request, false).await),
+            Ok(request) => finish(
+                media,
+                run(&state, &principal, request, false, deadline).await,
+            ),
             Err((code, message)) => refuse(media, StatusCode::BAD_REQUEST, code, &message),
         },
     }
 }
 
-/// A JSON array of operations, run one after the other, answered as an array.
+/// A JSON array of operations, run one after the other, answered as an array. The request
+/// has one deadline: an operation still running at it answers `REQUEST_TIMEOUT`, and so do
+/// those after it, which never start.
 async fn batch(
     state: &AppState,
     principal: &Principal,
     media: Media,
     items: Vec<Value>,
+    deadline: Instant,
 ) -> Response {
     let max = state.config.max_batch_size;
     if items.is_empty() || items.len() > max {
@@ -476,8 +517,9 @@ async fn batch(
             answers.push(b',');
         }
         let body = match parse_request(item) {
+            Ok(_) if Instant::now() >= deadline => timed_out(state).body,
             Ok(request) => {
-                let answer = run(state, principal, request, false).await;
+                let answer = run(state, principal, request, false, deadline).await;
                 if answer.status == StatusCode::SERVICE_UNAVAILABLE {
                     status = answer.status;
                 }
@@ -530,7 +572,11 @@ pub async fn get(
             request = request.variables(Variables::from_json(value));
         }
     }
-    finish(media, run(&state, &principal, request, true).await)
+    let deadline = Instant::now() + state.limits.request_timeout();
+    finish(
+        media,
+        run(&state, &principal, request, true, deadline).await,
+    )
 }
 
 #[derive(Debug, serde::Deserialize)]

@@ -3,9 +3,11 @@
 pub mod graphql;
 pub mod health;
 pub mod playground;
+pub mod serve;
 pub mod websocket;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -27,6 +29,13 @@ pub struct HttpConfig {
     pub max_batch_size: usize,
     /// A development token the playground pre-fills its headers with.
     pub dev_token: Option<String>,
+    /// How long a client has to send a request's whole body, once its headers are in.
+    pub body_read_timeout: Duration,
+    /// The most operations one WebSocket connection may have running; while that many run,
+    /// the server reads nothing more from the socket.
+    pub websocket_max_in_flight: usize,
+    /// How long a WebSocket client has to send `connection_init` (then: close 4408).
+    pub websocket_init_timeout: Duration,
 }
 
 impl Default for HttpConfig {
@@ -35,6 +44,9 @@ impl Default for HttpConfig {
             max_body_bytes: 1024 * 1024,
             max_batch_size: 10,
             dev_token: None,
+            body_read_timeout: Duration::from_secs(30),
+            websocket_max_in_flight: 32,
+            websocket_init_timeout: Duration::from_secs(10),
         }
     }
 }

@@ -11,6 +11,7 @@ mod connections;
 mod database_down;
 mod graph;
 mod hardening_scope;
+mod hardening_transport;
 mod http_rules;
 mod input_rules;
 mod limits;
