@@ -42,10 +42,8 @@ pub fn read_or_create(path: &Path, generate: impl FnOnce() -> String) -> anyhow:
         })
         .with_context(|| format!("cannot write a key file beside {}", path.display()))?;
     match std::fs::hard_link(&temporary.0, path) {
-        Ok(()) => {
-            tracing::info!(path = %path.display(), "generated a key file");
-            Ok(text)
-        }
+        // No log line here: `brokergraph token` prints only the token on standard output.
+        Ok(()) => Ok(text),
         Err(error) if error.kind() == ErrorKind::AlreadyExists => {
             std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
         }

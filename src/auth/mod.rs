@@ -255,7 +255,7 @@ impl Authenticator {
 
     /// How many seconds past `exp` a token is still accepted.
     pub fn leeway_seconds(&self) -> u64 {
-        self.validation.leeway
+        self.expected.leeway
     }
 
     /// The JWKS cache, when keys come from one.
