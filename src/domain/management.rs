@@ -16,6 +16,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::audit::{self, Event};
+use super::tenancy::{self, Change};
 use super::{Services, Unique, on_unique, policy, validate, visible};
 use crate::auth::Principal;
 use crate::error::ApiError;
@@ -549,6 +550,7 @@ pub async fn update_service(
         .update(&txn)
         .await
         .map_err(|error| on_unique(error, &[sku_unique()]))?;
+    tenancy::enforce_tenant_rule(&txn, Change::Service(id)).await?;
     let event = Event::new("service.updated", "Service", id)
         .scope(Some(after.broker_id), None)
         .before(&before)
@@ -618,19 +620,7 @@ pub async fn create_subscription(
     }
     let status = input.status.unwrap_or(SubscriptionStatus::Active);
     let txn = super::write(db).await?;
-    if service.vendor == Vendor::Microsoft
-        && status == SubscriptionStatus::Active
-        && organization
-            .find_related(tenant::Entity)
-            .one(&txn)
-            .await?
-            .is_none()
-    {
-        return Err(ApiError::Domain {
-            code: "TENANT_REQUIRED",
-            message: "a Microsoft subscription needs a linked tenant: link one, or use addMicrosoftService".into(),
-        });
-    }
+    let organization = tenancy::lock_organization(&txn, organization.id).await?;
     let now = Utc::now();
     let row = subscription::Model {
         id: Uuid::now_v7(),
@@ -644,6 +634,7 @@ pub async fn create_subscription(
     .into_active_model()
     .insert(&txn)
     .await?;
+    tenancy::enforce_tenant_rule(&txn, Change::Subscriptions(&organization)).await?;
     let event = Event::new("subscription.created", "ServiceSubscription", row.id)
         .scope(Some(organization.broker_id), Some(organization.id))
         .after(&row);
@@ -701,7 +692,9 @@ pub async fn update_subscription(
     }
     row.updated_at = ActiveValue::Set(Utc::now());
     let txn = super::write(db).await?;
+    let locked = tenancy::lock_organization(&txn, organization.id).await?;
     let after = row.update(&txn).await?;
+    tenancy::enforce_tenant_rule(&txn, Change::Subscriptions(&locked)).await?;
     let event = Event::new("subscription.updated", "ServiceSubscription", id)
         .scope(Some(organization.broker_id), Some(organization.id))
         .before(&before)

@@ -749,6 +749,198 @@ async fn should_register_and_verify_a_customer_consent_account(app: TestApp) {
     );
 }
 
+const CREATE_SUBSCRIPTION: &str = "mutation($input: CreateSubscriptionInput!) { createSubscription(input: $input) { subscription { uuid quantity status } } }";
+const UPDATE_SUBSCRIPTION: &str = "mutation($input: UpdateSubscriptionInput!) { updateSubscription(input: $input) { subscription { uuid quantity status } } }";
+const UPDATE_SERVICE: &str =
+    "mutation($input: UpdateServiceInput!) { updateService(input: $input) { service { vendor } } }";
+
+/// Active Microsoft subscriptions of organizations without a tenant: the state no path may reach.
+async fn tenantless_active_microsoft(app: &TestApp) -> usize {
+    let subscriptions = subscription::Entity::find()
+        .filter(subscription::Column::Status.eq(entity::enums::SubscriptionStatus::Active))
+        .all(&app.db)
+        .await
+        .unwrap();
+    let mut broken = 0;
+    for row in subscriptions {
+        let service = service::Entity::find_by_id(row.service_id)
+            .one(&app.db)
+            .await
+            .unwrap()
+            .unwrap();
+        if service.vendor == Vendor::Microsoft && tenants_of(app, row.organization_id).await == 0 {
+            broken += 1;
+        }
+    }
+    broken
+}
+
+async fn should_never_leave_an_active_microsoft_subscription_without_a_tenant(app: TestApp) {
+    let shop = shop(&app).await;
+    let admin = app.with_token(Some(broker_admin(&shop)));
+    let acme = id(Kind::Organization, shop.acme.id);
+    let subscription_of = |body: &Value, field: &str| -> String {
+        let uuid: Uuid = body["data"][field]["subscription"]["uuid"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{body}"))
+            .parse()
+            .unwrap();
+        id(Kind::ServiceSubscription, uuid)
+    };
+
+    // createSubscription: ACTIVE is refused, SUSPENDED is not active and is allowed.
+    let create = |status: &str| json!({ "organizationId": acme, "serviceId": id(Kind::Service, shop.m365.id), "quantity": 1, "status": status });
+    let (_, codes) = mutate(&admin, CREATE_SUBSCRIPTION, create("ACTIVE")).await;
+    assert_eq!(codes, ["TENANT_REQUIRED"]);
+    let (body, codes) = mutate(&admin, CREATE_SUBSCRIPTION, create("SUSPENDED")).await;
+    assert!(codes.is_empty(), "{body}");
+    let suspended = subscription_of(&body, "createSubscription");
+
+    // updateSubscription: re-activating it, alone or with a quantity, is refused; a quantity
+    // change that leaves it suspended is not.
+    let update = |changes: Value| {
+        let mut input = changes;
+        input["id"] = json!(suspended);
+        input
+    };
+    for changes in [
+        json!({ "status": "ACTIVE" }),
+        json!({ "status": "ACTIVE", "quantity": 3 }),
+    ] {
+        let (body, codes) = mutate(&admin, UPDATE_SUBSCRIPTION, update(changes)).await;
+        assert_eq!(codes, ["TENANT_REQUIRED"], "{body}");
+    }
+    let (body, codes) = mutate(
+        &admin,
+        UPDATE_SUBSCRIPTION,
+        update(json!({ "quantity": 2 })),
+    )
+    .await;
+    assert!(codes.is_empty(), "{body}");
+    assert_eq!(tenantless_active_microsoft(&app).await, 0);
+
+    // Linked: it may be active. Suspended, unlinked, then re-activated: refused again.
+    mutate(&admin, LINK, link_input(&shop.acme, customer(&app))).await;
+    let (body, codes) = mutate(
+        &admin,
+        UPDATE_SUBSCRIPTION,
+        update(json!({ "status": "ACTIVE" })),
+    )
+    .await;
+    assert!(codes.is_empty(), "{body}");
+    let unlink = json!({ "organizationId": acme });
+    let (_, codes) = mutate(&admin, UNLINK, unlink.clone()).await;
+    assert_eq!(
+        codes,
+        ["CONFLICT"],
+        "unlinking under an active subscription"
+    );
+    let (_, codes) = mutate(
+        &admin,
+        UPDATE_SUBSCRIPTION,
+        update(json!({ "status": "SUSPENDED" })),
+    )
+    .await;
+    assert!(codes.is_empty());
+    let (body, codes) = mutate(&admin, UNLINK, unlink).await;
+    assert!(codes.is_empty(), "{body}");
+    let (body, codes) = mutate(
+        &admin,
+        UPDATE_SUBSCRIPTION,
+        update(json!({ "status": "ACTIVE" })),
+    )
+    .await;
+    assert_eq!(codes, ["TENANT_REQUIRED"], "{body}");
+    assert_eq!(tenantless_active_microsoft(&app).await, 0);
+
+    // A service that is not Microsoft's needs no tenant; making it a Microsoft service would put
+    // its active subscriptions of tenantless organizations in the state: refused.
+    let other = json!({ "organizationId": acme, "serviceId": id(Kind::Service, shop.backup.id), "quantity": 1 });
+    let (body, codes) = mutate(&admin, CREATE_SUBSCRIPTION, other).await;
+    assert!(codes.is_empty(), "{body}");
+    let (body, codes) = mutate(
+        &admin,
+        UPDATE_SERVICE,
+        json!({ "id": id(Kind::Service, shop.backup.id), "vendor": "MICROSOFT" }),
+    )
+    .await;
+    assert_eq!(codes, ["TENANT_REQUIRED"], "{body}");
+    assert_eq!(tenantless_active_microsoft(&app).await, 0);
+    // Once the organization has a tenant, the same change is fine.
+    mutate(&admin, LINK, link_input(&shop.acme, customer(&app))).await;
+    let (body, codes) = mutate(
+        &admin,
+        UPDATE_SERVICE,
+        json!({ "id": id(Kind::Service, shop.backup.id), "vendor": "MICROSOFT" }),
+    )
+    .await;
+    assert!(codes.is_empty(), "{body}");
+}
+
+/// Unlinking races re-activation: on PostgreSQL both used to pass their checks and commit.
+async fn should_keep_the_tenant_rule_when_unlink_and_reactivation_race(app: TestApp) {
+    let shop = shop(&app).await;
+    let admin = broker_admin(&shop);
+    for round in 0..10 {
+        let organization =
+            fixtures::organization(&app.db, &shop.broker, &format!("Race {round}"), "DE").await;
+        let tenant = fixtures::tenant(&app.db, &organization).await;
+        let _ = tenant;
+        let mut row = fixtures::subscription(&app.db, &organization, &shop.m365, 1).await;
+        row.status = entity::enums::SubscriptionStatus::Suspended;
+        sea_orm::ActiveModelTrait::update(
+            sea_orm::IntoActiveModel::into_active_model(row.clone()),
+            &app.db,
+        )
+        .await
+        .unwrap();
+        let client = app.with_token(Some(admin.clone()));
+        let unlink = mutate(
+            &client,
+            UNLINK,
+            json!({ "organizationId": id(Kind::Organization, organization.id) }),
+        );
+        let activate = mutate(
+            &client,
+            UPDATE_SUBSCRIPTION,
+            json!({ "id": id(Kind::ServiceSubscription, row.id), "status": "ACTIVE" }),
+        );
+        let ((_, unlinked), (_, activated)) = futures_util::future::join(unlink, activate).await;
+        assert!(
+            unlinked.is_empty() != activated.is_empty(),
+            "exactly one wins: {unlinked:?} {activated:?}"
+        );
+        assert_eq!(tenantless_active_microsoft(&app).await, 0, "round {round}");
+    }
+}
+
+/// Twenty identical links at once: one links, the others find it done.
+async fn should_answer_identical_concurrent_links_as_one_link(app: TestApp) {
+    let shop = shop(&app).await;
+    let admin = broker_admin(&shop);
+    for round in 0..5 {
+        let organization =
+            fixtures::organization(&app.db, &shop.broker, &format!("Twin {round}"), "DE").await;
+        let guid = customer(&app);
+        let calls = (0..20).map(|_| {
+            let admin = admin.clone();
+            let input = link_input(&organization, guid);
+            let app = &app;
+            async move { mutate(&app.with_token(Some(admin)), LINK, input).await }
+        });
+        let outcomes = futures_util::future::join_all(calls).await;
+        let mut changed = 0;
+        for (body, codes) in &outcomes {
+            assert!(codes.is_empty(), "round {round}: {body}");
+            if body["data"]["linkTenant"]["changed"] == true {
+                changed += 1;
+            }
+        }
+        assert_eq!(changed, 1, "round {round}");
+        assert_eq!(tenants_of(&app, organization.id).await, 1);
+    }
+}
+
 db_tests!(
     should_link_a_tenant_by_hand_exactly_once,
     should_refuse_to_unlink_while_microsoft_subscriptions_are_active,
@@ -757,4 +949,7 @@ db_tests!(
     should_link_one_tenant_id_to_one_organization_under_concurrency,
     should_make_one_partner_center_call_for_concurrent_calls_with_one_key,
     should_register_and_verify_a_customer_consent_account,
+    should_never_leave_an_active_microsoft_subscription_without_a_tenant,
+    should_keep_the_tenant_rule_when_unlink_and_reactivation_race,
+    should_answer_identical_concurrent_links_as_one_link,
 );
