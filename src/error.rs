@@ -27,6 +27,13 @@ pub enum ApiError {
     Conflict(String),
     /// A domain rule with its own code (`TENANT_ALREADY_LINKED`, `TENANT_ID_IN_USE`, ...).
     Domain { code: &'static str, message: String },
+    /// Not now, but the same call may succeed later (`PROVISIONING_IN_PROGRESS`): the client
+    /// sees `extensions.retryAfter`, in seconds.
+    Retryable {
+        code: &'static str,
+        message: String,
+        retry_after_seconds: u64,
+    },
     /// Something failed inside the server; the detail was logged, never returned.
     Internal,
 }
@@ -51,7 +58,7 @@ impl ApiError {
             Self::NotFound(_) => "NOT_FOUND",
             Self::BadUserInput { .. } => "BAD_USER_INPUT",
             Self::Conflict(_) => "CONFLICT",
-            Self::Domain { code, .. } => code,
+            Self::Domain { code, .. } | Self::Retryable { code, .. } => code,
             Self::Internal => "INTERNAL_SERVER_ERROR",
         }
     }
@@ -64,7 +71,8 @@ impl ApiError {
             | Self::NotFound(message)
             | Self::BadUserInput { message, .. }
             | Self::Conflict(message)
-            | Self::Domain { message, .. } => message,
+            | Self::Domain { message, .. }
+            | Self::Retryable { message, .. } => message,
             Self::Internal => "internal server error",
         }
     }
@@ -85,6 +93,10 @@ impl From<ApiError> for async_graphql::Error {
                     field: Some(field), ..
                 } => ext.set("field", field.as_str()),
                 ApiError::Unauthenticated { reason, .. } => ext.set("reason", *reason),
+                ApiError::Retryable {
+                    retry_after_seconds,
+                    ..
+                } => ext.set("retryAfter", *retry_after_seconds),
                 _ => {}
             }
         })

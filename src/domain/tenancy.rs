@@ -123,6 +123,15 @@ pub async fn link(
             Err(already_linked())
         };
     }
+    // A purchase is creating the organization's tenant in Partner Center: linking another one
+    // now would leave that customer without an organization.
+    if let Some(claim) = super::provisioning::live_tenant_claim(&txn, organization.id).await? {
+        txn.rollback().await.ok();
+        return Err(super::provisioning::in_progress(
+            "a purchase creating this organization's tenant",
+            super::provisioning::lease_end(claim.heartbeat_at),
+        ));
+    }
     let now = Utc::now();
     let row = tenant::Model {
         id: Uuid::now_v7(),
