@@ -757,7 +757,7 @@ pub async fn assign(
     if existing.is_some() {
         return Ok((subscription, user));
     }
-    let row = subscription_assignment::Model {
+    let inserted = subscription_assignment::Model {
         id: Uuid::now_v7(),
         subscription_id: subscription.id,
         user_id: user.id,
@@ -765,19 +765,23 @@ pub async fn assign(
     }
     .into_active_model()
     .insert(&txn)
-    .await
-    .map_err(|error| {
-        on_unique(
-            error,
-            &[(
-                Unique {
-                    constraint: "subscription_assignments_subscription_id_user_id_key",
-                    columns: "subscription_assignments.subscription_id",
-                },
-                ApiError::Conflict("the user was assigned meanwhile".into()),
-            )],
-        )
-    })?;
+    .await;
+    let row = match inserted {
+        Ok(row) => row,
+        Err(error) => {
+            txn.rollback().await.ok();
+            let assigned = Unique {
+                constraint: "subscription_assignments_subscription_id_user_id_key",
+                columns: "subscription_assignments.subscription_id",
+            };
+            // An identical assignment committed since the check (PostgreSQL runs both at
+            // once): that is this assignment, done.
+            return match on_unique(error, &[(assigned, ApiError::Conflict(String::new()))]) {
+                ApiError::Conflict(_) => Ok((subscription, user)),
+                other => Err(other),
+            };
+        }
+    };
     let event = Event::new(
         "subscription.assigned",
         "ServiceSubscription",
