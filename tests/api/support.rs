@@ -90,6 +90,8 @@ pub struct Setup {
     pub auth: Option<Arc<Authenticator>>,
     /// Partner Center; the app's own sandbox when `None`.
     pub partner_center: Option<Arc<dyn PartnerCenter>>,
+    /// The Partner Center deadline; [`PARTNER_CENTER_DEADLINE`] when `None`.
+    pub partner_center_deadline: Option<std::time::Duration>,
 }
 
 /// The key test credentials are encrypted with.
@@ -236,7 +238,9 @@ pub async fn spawn_app_with(backend: Backend, setup: Setup) -> Option<TestApp> {
             .partner_center
             .unwrap_or_else(|| Arc::new(sandbox.clone())),
         cipher: CredentialCipher::from_base64(CREDENTIAL_KEY).expect("test key"),
-        partner_center_deadline: PARTNER_CENTER_DEADLINE,
+        partner_center_deadline: setup
+            .partner_center_deadline
+            .unwrap_or(PARTNER_CENTER_DEADLINE),
     };
     let state = AppState::new(services, auth.clone(), setup.limits, setup.http);
     Some(TestApp {

@@ -1293,6 +1293,64 @@ async fn should_answer_identical_concurrent_links_as_one_link(app: TestApp) {
     }
 }
 
+/// Tests that build their own app (`backend_tests!` names its modules like `db_tests!`).
+mod own_setup {
+    use super::*;
+    use crate::backend_tests;
+    use crate::support::{Backend, Setup, spawn_app_with};
+
+    /// A holder that works longer than a lease (a slow Partner Center) keeps its claims: its
+    /// heartbeat renews them, so neither a retry of its key nor another purchase takes over.
+    async fn should_keep_a_slow_holders_claims_alive_past_one_lease(backend: Backend) {
+        let setup = Setup {
+            partner_center_deadline: Some(std::time::Duration::from_secs(30)),
+            ..Setup::default()
+        };
+        let Some(app) = spawn_app_with(backend, setup).await else {
+            return;
+        };
+        let shop = shop(&app).await;
+        let admin = app.with_token(Some(broker_admin(&shop)));
+        app.sandbox.hang_next(std::time::Duration::from_secs(13));
+        let holder = mutate(
+            &admin,
+            BUY,
+            buy(&shop, "slow-holder-1", 1, Some("acmepatient")),
+        );
+        let later = async {
+            tokio::time::sleep(std::time::Duration::from_secs(11)).await;
+            let same_key = mutate(
+                &admin,
+                BUY,
+                buy(&shop, "slow-holder-1", 1, Some("acmepatient")),
+            )
+            .await;
+            let other_key = mutate(
+                &admin,
+                BUY,
+                buy(&shop, "slow-holder-2", 1, Some("acmeother")),
+            )
+            .await;
+            (same_key, other_key)
+        };
+        let ((body, codes), ((same_body, same_codes), (other_body, other_codes))) =
+            futures_util::future::join(holder, later).await;
+        assert!(codes.is_empty(), "{body}");
+        assert_eq!(body["data"]["addMicrosoftService"]["tenantCreated"], true);
+        assert_eq!(same_codes, ["PROVISIONING_IN_PROGRESS"], "{same_body}");
+        // The other purchase waited for the tenant and used it.
+        assert!(other_codes.is_empty(), "{other_body}");
+        assert_eq!(
+            other_body["data"]["addMicrosoftService"]["tenantCreated"],
+            false
+        );
+        assert_eq!(app.sandbox.created(), 1);
+        assert_eq!(app.sandbox.calls(), 1, "nobody else asked Partner Center");
+    }
+
+    backend_tests!(should_keep_a_slow_holders_claims_alive_past_one_lease);
+}
+
 db_tests!(
     should_link_a_tenant_by_hand_exactly_once,
     should_refuse_to_unlink_while_microsoft_subscriptions_are_active,
