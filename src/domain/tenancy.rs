@@ -75,6 +75,16 @@ async fn organization_for_linking(
     Ok(organization)
 }
 
+/// The answer to linking `guid` when the organization already holds `existing`: the same
+/// tenant is this link, done; another one is a conflict.
+fn already_holds(existing: tenant::Model, guid: Uuid) -> Result<(tenant::Model, bool), ApiError> {
+    if existing.microsoft_tenant_id == guid {
+        Ok((existing, false))
+    } else {
+        Err(already_linked())
+    }
+}
+
 /// Links `organization_id` to a tenant that already exists in Partner Center. Linking the same
 /// pair again succeeds and changes nothing (`changed` is false).
 pub async fn link(
@@ -92,11 +102,7 @@ pub async fn link(
         .one(&services.db)
         .await?
     {
-        return if existing.microsoft_tenant_id == guid {
-            Ok((existing, false))
-        } else {
-            Err(already_linked())
-        };
+        return already_holds(existing, guid);
     }
     if services.partner_center.verifies_customers() {
         let ids = CallIds {
@@ -117,11 +123,7 @@ pub async fn link(
     let organization = lock_organization(&txn, organization.id).await?;
     if let Some(existing) = organization.find_related(tenant::Entity).one(&txn).await? {
         txn.rollback().await.ok();
-        return if existing.microsoft_tenant_id == guid {
-            Ok((existing, false))
-        } else {
-            Err(already_linked())
-        };
+        return already_holds(existing, guid);
     }
     // A purchase is creating the organization's tenant in Partner Center: linking another one
     // now would leave that customer without an organization.
@@ -157,11 +159,7 @@ pub async fn link(
                 .one(&services.db)
                 .await?
             {
-                return if winner.microsoft_tenant_id == guid {
-                    Ok((winner, false))
-                } else {
-                    Err(already_linked())
-                };
+                return already_holds(winner, guid);
             }
             return Err(mapped);
         }
