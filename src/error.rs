@@ -25,14 +25,19 @@ pub enum ApiError {
     },
     /// The change contradicts the current state.
     Conflict(String),
-    /// The caller failed a limited kind of attempt too often (`domain::throttle`); it may try
-    /// again after `retry_after` seconds.
-    RateLimited { retry_after: u64 },
     /// A domain rule with its own code (`TENANT_ALREADY_LINKED`, `TENANT_ID_IN_USE`, ...).
     Domain { code: &'static str, message: String },
     /// The database cannot be reached (refused, reset, or no connection within the pool's
     /// time-out). Retryable: the HTTP edge answers 503 with `Retry-After`.
     DatabaseUnavailable,
+    /// Not now, but the same call may succeed later (`PROVISIONING_IN_PROGRESS`, and
+    /// `RATE_LIMITED` when a caller failed a limited kind of attempt too often): the client
+    /// sees `extensions.retryAfter`, in seconds.
+    Retryable {
+        code: &'static str,
+        message: String,
+        retry_after_seconds: u64,
+    },
     /// Something failed inside the server; the detail was logged, never returned.
     Internal,
 }
@@ -57,8 +62,7 @@ impl ApiError {
             Self::NotFound(_) => "NOT_FOUND",
             Self::BadUserInput { .. } => "BAD_USER_INPUT",
             Self::Conflict(_) => "CONFLICT",
-            Self::RateLimited { .. } => "RATE_LIMITED",
-            Self::Domain { code, .. } => code,
+            Self::Domain { code, .. } | Self::Retryable { code, .. } => code,
             Self::DatabaseUnavailable => DATABASE_UNAVAILABLE,
             Self::Internal => "INTERNAL_SERVER_ERROR",
         }
@@ -72,11 +76,9 @@ impl ApiError {
             | Self::NotFound(message)
             | Self::BadUserInput { message, .. }
             | Self::Conflict(message)
-            | Self::Domain { message, .. } => message,
+            | Self::Domain { message, .. }
+            | Self::Retryable { message, .. } => message,
             Self::DatabaseUnavailable => "the database is unavailable; retry shortly",
-            Self::RateLimited { .. } => {
-                "too many attempts were refused; try again after `extensions.retryAfter` seconds"
-            }
             Self::Internal => "internal server error",
         }
     }
@@ -97,7 +99,10 @@ impl From<ApiError> for async_graphql::Error {
                     field: Some(field), ..
                 } => ext.set("field", field.as_str()),
                 ApiError::Unauthenticated { reason, .. } => ext.set("reason", *reason),
-                ApiError::RateLimited { retry_after } => ext.set("retryAfter", *retry_after),
+                ApiError::Retryable {
+                    retry_after_seconds,
+                    ..
+                } => ext.set("retryAfter", *retry_after_seconds),
                 _ => {}
             }
         })

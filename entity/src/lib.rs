@@ -12,6 +12,8 @@ pub mod service_account;
 pub mod subscription;
 pub mod subscription_assignment;
 pub mod tenant;
+pub mod tenant_claim;
+pub mod unlinked_customer;
 pub mod user;
 
 pub mod prelude {
@@ -25,5 +27,7 @@ pub mod prelude {
     pub use super::subscription::Entity as Subscription;
     pub use super::subscription_assignment::Entity as SubscriptionAssignment;
     pub use super::tenant::Entity as Tenant;
+    pub use super::tenant_claim::Entity as TenantClaim;
+    pub use super::unlinked_customer::Entity as UnlinkedCustomer;
     pub use super::user::Entity as User;
 }

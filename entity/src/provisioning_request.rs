@@ -19,7 +19,10 @@ pub struct Model {
     pub tenant_id: Option<Uuid>,
     pub subscription_id: Option<Uuid>,
     pub error_code: Option<String>,
+    /// The token of the caller holding the lease while `PENDING`; only it may write the outcome.
+    pub holder: Option<Uuid>,
     pub created_at: DateTimeUtc,
+    /// While `PENDING`, renewed by its holder's heartbeat: the lease runs from here.
     pub updated_at: DateTimeUtc,
 }
 

@@ -14,6 +14,7 @@ mod m20261123_000007_create_subscription_assignments;
 mod m20261123_000008_create_service_accounts;
 mod m20261123_000009_create_audit_events;
 mod m20261123_000010_create_provisioning_requests;
+mod m20261201_000011_create_tenant_claims;
 mod m20261201_111500_create_rate_limit_hits;
 
 pub struct Migrator;
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000008_create_service_accounts::Migration),
             Box::new(m20261123_000009_create_audit_events::Migration),
             Box::new(m20261123_000010_create_provisioning_requests::Migration),
+            Box::new(m20261201_000011_create_tenant_claims::Migration),
             Box::new(m20261201_111500_create_rate_limit_hits::Migration),
         ]
     }

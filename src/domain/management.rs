@@ -16,6 +16,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::audit::{self, Event};
+use super::tenancy::{self, Change};
 use super::{Services, Unique, on_unique, policy, throttle, validate, visible};
 use crate::auth::Principal;
 use crate::error::ApiError;
@@ -602,6 +603,7 @@ pub async fn update_service(
         .update(&txn)
         .await
         .map_err(|error| on_unique(error, &[sku_unique()]))?;
+    tenancy::enforce_tenant_rule(&txn, Change::Service(id)).await?;
     let event = Event::new("service.updated", "Service", id)
         .scope(Some(after.broker_id), None)
         .before(&before)
@@ -671,19 +673,7 @@ pub async fn create_subscription(
     }
     let status = input.status.unwrap_or(SubscriptionStatus::Active);
     let txn = super::write(db).await?;
-    if service.vendor == Vendor::Microsoft
-        && status == SubscriptionStatus::Active
-        && organization
-            .find_related(tenant::Entity)
-            .one(&txn)
-            .await?
-            .is_none()
-    {
-        return Err(ApiError::Domain {
-            code: "TENANT_REQUIRED",
-            message: "a Microsoft subscription needs a linked tenant: link one, or use addMicrosoftService".into(),
-        });
-    }
+    let organization = tenancy::lock_organization(&txn, organization.id).await?;
     let now = Utc::now();
     let row = subscription::Model {
         id: Uuid::now_v7(),
@@ -697,6 +687,7 @@ pub async fn create_subscription(
     .into_active_model()
     .insert(&txn)
     .await?;
+    tenancy::enforce_tenant_rule(&txn, Change::Subscriptions(&organization)).await?;
     let event = Event::new("subscription.created", "ServiceSubscription", row.id)
         .scope(Some(organization.broker_id), Some(organization.id))
         .after(&row);
@@ -754,7 +745,9 @@ pub async fn update_subscription(
     }
     row.updated_at = ActiveValue::Set(Utc::now());
     let txn = super::write(db).await?;
+    let locked = tenancy::lock_organization(&txn, organization.id).await?;
     let after = row.update(&txn).await?;
+    tenancy::enforce_tenant_rule(&txn, Change::Subscriptions(&locked)).await?;
     let event = Event::new("subscription.updated", "ServiceSubscription", id)
         .scope(Some(organization.broker_id), Some(organization.id))
         .before(&before)
@@ -817,7 +810,7 @@ pub async fn assign(
     if existing.is_some() {
         return Ok((subscription, user));
     }
-    let row = subscription_assignment::Model {
+    let inserted = subscription_assignment::Model {
         id: Uuid::now_v7(),
         subscription_id: subscription.id,
         user_id: user.id,
@@ -825,19 +818,23 @@ pub async fn assign(
     }
     .into_active_model()
     .insert(&txn)
-    .await
-    .map_err(|error| {
-        on_unique(
-            error,
-            &[(
-                Unique {
-                    constraint: "subscription_assignments_subscription_id_user_id_key",
-                    columns: "subscription_assignments.subscription_id",
-                },
-                ApiError::Conflict("the user was assigned meanwhile".into()),
-            )],
-        )
-    })?;
+    .await;
+    let row = match inserted {
+        Ok(row) => row,
+        Err(error) => {
+            txn.rollback().await.ok();
+            let assigned = Unique {
+                constraint: "subscription_assignments_subscription_id_user_id_key",
+                columns: "subscription_assignments.subscription_id",
+            };
+            // An identical assignment committed since the check (PostgreSQL runs both at
+            // once): that is this assignment, done.
+            return match on_unique(error, &[(assigned, ApiError::Conflict(String::new()))]) {
+                ApiError::Conflict(_) => Ok((subscription, user)),
+                other => Err(other),
+            };
+        }
+    };
     let event = Event::new(
         "subscription.assigned",
         "ServiceSubscription",

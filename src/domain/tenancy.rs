@@ -3,9 +3,11 @@
 use chrono::Utc;
 use entity::enums::{SubscriptionStatus, TenantLinkMethod, TenantManagement, Vendor};
 use entity::{organization, service, subscription, tenant};
+use sea_orm::sea_query::{LockType, Query};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, JoinType,
-    ModelTrait, PaginatorTrait, QueryFilter, QuerySelect, RelationTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait,
+    IntoActiveModel, JoinType, ModelTrait, PaginatorTrait, QueryFilter, QuerySelect, QueryTrait,
+    RelationTrait,
 };
 use uuid::Uuid;
 
@@ -73,6 +75,16 @@ async fn organization_for_linking(
     Ok(organization)
 }
 
+/// The answer to linking `guid` when the organization already holds `existing`: the same
+/// tenant is this link, done; another one is a conflict.
+fn already_holds(existing: tenant::Model, guid: Uuid) -> Result<(tenant::Model, bool), ApiError> {
+    if existing.microsoft_tenant_id == guid {
+        Ok((existing, false))
+    } else {
+        Err(already_linked())
+    }
+}
+
 /// Links `organization_id` to a tenant that already exists in Partner Center. Linking the same
 /// pair again succeeds and changes nothing (`changed` is false).
 pub async fn link(
@@ -90,11 +102,7 @@ pub async fn link(
         .one(&services.db)
         .await?
     {
-        return if existing.microsoft_tenant_id == guid {
-            Ok((existing, false))
-        } else {
-            Err(already_linked())
-        };
+        return already_holds(existing, guid);
     }
     if services.partner_center.verifies_customers() {
         let ids = CallIds {
@@ -110,6 +118,22 @@ pub async fn link(
     }
 
     let txn = super::write(&services.db).await?;
+    // Decided again under the organization's lock: a concurrent link of the same pair may have
+    // committed since the check above, and must read as done, not as a conflict.
+    let organization = lock_organization(&txn, organization.id).await?;
+    if let Some(existing) = organization.find_related(tenant::Entity).one(&txn).await? {
+        txn.rollback().await.ok();
+        return already_holds(existing, guid);
+    }
+    // A purchase is creating the organization's tenant in Partner Center: linking another one
+    // now would leave that customer without an organization.
+    if let Some(claim) = super::provisioning::live_tenant_claim(&txn, organization.id).await? {
+        txn.rollback().await.ok();
+        return Err(super::provisioning::in_progress(
+            "a purchase creating this organization's tenant",
+            super::provisioning::lease_end(claim.heartbeat_at),
+        ));
+    }
     let now = Utc::now();
     let row = tenant::Model {
         id: Uuid::now_v7(),
@@ -127,16 +151,15 @@ pub async fn link(
         Ok(inserted) => inserted,
         Err(error) => {
             txn.rollback().await.ok();
+            // Whichever constraint the database names first, what matters is who holds the
+            // organization now: the same tenant is this link, done.
             let mapped = on_unique(error, &tenant_uniques());
-            // A concurrent identical link won the race: that is this link, done.
-            if mapped == already_linked()
-                && let Some(winner) = organization
-                    .find_related(tenant::Entity)
-                    .one(&services.db)
-                    .await?
-                && winner.microsoft_tenant_id == guid
+            if let Some(winner) = organization
+                .find_related(tenant::Entity)
+                .one(&services.db)
+                .await?
             {
-                return Ok((winner, false));
+                return already_holds(winner, guid);
             }
             return Err(mapped);
         }
@@ -153,20 +176,6 @@ pub async fn link(
     Ok((inserted, true))
 }
 
-/// Active Microsoft subscriptions of an organization: they need its tenant.
-pub async fn active_microsoft_subscriptions(
-    db: &impl ConnectionTrait,
-    organization: Uuid,
-) -> Result<u64, ApiError> {
-    Ok(subscription::Entity::find()
-        .join(JoinType::InnerJoin, subscription::Relation::Service.def())
-        .filter(subscription::Column::OrganizationId.eq(organization))
-        .filter(subscription::Column::Status.eq(SubscriptionStatus::Active))
-        .filter(service::Column::Vendor.eq(Vendor::Microsoft))
-        .count(db)
-        .await?)
-}
-
 /// Unlinks the organization's tenant (and its service account). Refused while Microsoft
 /// subscriptions are active. Returns the tenant that was unlinked, if there was one.
 pub async fn unlink(
@@ -176,28 +185,131 @@ pub async fn unlink(
 ) -> Result<(organization::Model, Option<tenant::Model>), ApiError> {
     let organization = organization_for_linking(&services.db, principal, organization_id).await?;
     let txn = super::write(&services.db).await?;
-    let Some(existing) = organization.find_related(tenant::Entity).one(&txn).await? else {
-        return Ok((organization, None));
+    let locked = lock_organization(&txn, organization.id).await?;
+    let Some(existing) = locked.find_related(tenant::Entity).one(&txn).await? else {
+        return Ok((locked.0, None));
     };
-    let active = active_microsoft_subscriptions(&txn, organization.id).await?;
-    if active > 0 {
-        return Err(ApiError::Conflict(format!(
-            "the organization has {active} active Microsoft subscription(s); cancel them before unlinking its tenant"
-        )));
-    }
     entity::service_account::Entity::delete_many()
         .filter(entity::service_account::Column::TenantId.eq(existing.id))
         .exec(&txn)
         .await?;
     tenant::Entity::delete_by_id(existing.id).exec(&txn).await?;
+    enforce_tenant_rule(&txn, Change::Unlink(&locked)).await?;
     audit::record(
         &txn,
         principal,
         Event::new("tenant.unlinked", "Tenant", existing.id)
-            .scope(Some(organization.broker_id), Some(organization.id))
+            .scope(Some(locked.broker_id), Some(locked.id))
             .before(&existing),
     )
     .await?;
     txn.commit().await?;
-    Ok((organization, Some(existing)))
+    Ok((locked.0, Some(existing)))
+}
+
+/// An organization row locked until its transaction ends.
+///
+/// On PostgreSQL this is `SELECT ... FOR NO KEY UPDATE` (rows of other tables may still refer
+/// to it); SQLite runs one write transaction at a time anyway. Every write that decides on an
+/// organization's tenant, or on whether its subscriptions need one, takes this lock before it
+/// reads, so that two such writes never both decide on the state before the other's change.
+pub struct LockedOrganization(pub organization::Model);
+
+impl std::ops::Deref for LockedOrganization {
+    type Target = organization::Model;
+
+    fn deref(&self) -> &organization::Model {
+        &self.0
+    }
+}
+
+pub async fn lock_organization(
+    txn: &DatabaseTransaction,
+    id: Uuid,
+) -> Result<LockedOrganization, ApiError> {
+    organization::Entity::find_by_id(id)
+        .lock(LockType::NoKeyUpdate)
+        .one(txn)
+        .await?
+        .map(LockedOrganization)
+        .ok_or_else(|| ApiError::not_found("organization"))
+}
+
+/// A change after which the tenant rule is checked.
+pub enum Change<'a> {
+    /// Subscriptions of the organization were created or changed.
+    Subscriptions(&'a LockedOrganization),
+    /// The organization's tenant was removed.
+    Unlink(&'a LockedOrganization),
+    /// A catalog service changed (its vendor may now be Microsoft); the update holds its row.
+    Service(Uuid),
+}
+
+pub fn tenant_required(message: String) -> ApiError {
+    ApiError::Domain {
+        code: "TENANT_REQUIRED",
+        message,
+    }
+}
+
+/// The rule: an active Microsoft subscription needs its organization's tenant.
+///
+/// Every write that could break it (creating, re-activating or changing a subscription,
+/// unlinking a tenant, turning a service into a Microsoft one) calls this inside its
+/// transaction, after the change, so it judges the state the write would commit rather than
+/// the write's intent. The services involved are read `FOR SHARE` first: a concurrent vendor
+/// change then waits for this transaction, or this one for it, instead of both deciding on the
+/// vendor the other is about to change.
+pub async fn enforce_tenant_rule(
+    txn: &DatabaseTransaction,
+    change: Change<'_>,
+) -> Result<(), ApiError> {
+    let active = subscription::Entity::find()
+        .filter(subscription::Column::Status.eq(SubscriptionStatus::Active));
+    let active = match &change {
+        Change::Subscriptions(organization) | Change::Unlink(organization) => {
+            active.filter(subscription::Column::OrganizationId.eq(organization.id))
+        }
+        Change::Service(service) => active.filter(subscription::Column::ServiceId.eq(*service)),
+    };
+    service::Entity::find()
+        .filter(
+            service::Column::Id.in_subquery(
+                active
+                    .clone()
+                    .select_only()
+                    .column(subscription::Column::ServiceId)
+                    .into_query(),
+            ),
+        )
+        .lock(LockType::Share)
+        .all(txn)
+        .await?;
+    let broken = active
+        .join(JoinType::InnerJoin, subscription::Relation::Service.def())
+        .filter(service::Column::Vendor.eq(Vendor::Microsoft))
+        .filter(
+            subscription::Column::OrganizationId.not_in_subquery(
+                Query::select()
+                    .column(tenant::Column::OrganizationId)
+                    .from(tenant::Entity)
+                    .to_owned(),
+            ),
+        )
+        .count(txn)
+        .await?;
+    if broken == 0 {
+        return Ok(());
+    }
+    Err(match change {
+        Change::Unlink(_) => ApiError::Conflict(format!(
+            "the organization has {broken} active Microsoft subscription(s); cancel them before unlinking its tenant"
+        )),
+        Change::Subscriptions(_) => tenant_required(
+            "an active Microsoft subscription needs a linked tenant: link one, or use addMicrosoftService".into(),
+        ),
+        Change::Service(_) => tenant_required(format!(
+            "{broken} active subscription(s) of this service belong to organizations without a tenant, which a Microsoft service needs"
+        )),
+    })
 }

@@ -114,8 +114,12 @@ impl Limit {
             .filter(|hit| hit.failed)
             .map(|hit| hit.occurred_at)
             .collect();
-        Err(ApiError::RateLimited {
-            retry_after: self.retry_after(&failed, now),
+        Err(ApiError::Retryable {
+            code: "RATE_LIMITED",
+            message: "too many attempts were refused; try again after `extensions.retryAfter` \
+                      seconds"
+                .into(),
+            retry_after_seconds: self.retry_after(&failed, now),
         })
     }
 

@@ -32,6 +32,7 @@ struct State {
     created_by_request: HashMap<Uuid, Uuid>,
     failures: VecDeque<PartnerCenterError>,
     hang: Option<Duration>,
+    latency: Duration,
     created: usize,
     calls: usize,
 }
@@ -121,6 +122,11 @@ impl Sandbox {
         self.lock().hang = Some(duration);
     }
 
+    /// Makes every call take at least this long, as a slow Partner Center would (zero: none).
+    pub fn set_latency(&self, latency: Duration) {
+        self.lock().latency = latency;
+    }
+
     /// How many customers `create_customer` actually created (idempotent replays not counted).
     pub fn created(&self) -> usize {
         self.lock().created
@@ -136,18 +142,19 @@ impl Sandbox {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// What every call does first: count, hang if asked, then hand out a queued failure.
+    /// What every call does first: count, hang or lag if asked, then hand out a queued failure.
     ///
     /// The failure is taken after the hang so that a caller that gives up during the hang does
     /// not silently consume it. The lock is never held across the sleep.
     async fn begin_call(&self) -> Result<(), PartnerCenterError> {
-        let hang = {
+        let (hang, latency) = {
             let mut state = self.lock();
             state.calls += 1;
-            state.hang.take()
+            (state.hang.take(), state.latency)
         };
-        if let Some(duration) = hang {
-            tokio::time::sleep(duration).await;
+        let wait = hang.unwrap_or_default() + latency;
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
         }
         match self.lock().failures.pop_front() {
             Some(error) => Err(error),

@@ -602,6 +602,30 @@ async fn should_record_every_change_in_an_append_only_trail(app: TestApp) {
     }
 }
 
+/// Assigning twice changes nothing, also when the two calls race: none may answer a conflict.
+async fn should_answer_identical_concurrent_assignments_as_one(app: TestApp) {
+    let w = world(&app).await;
+    let other = fixtures::service_of(&app.db, &w.contoso, "Backup", "BACKUP", Vendor::Other).await;
+    let admin = token(Role::BrokerAdmin, Some(w.contoso.id), None, "ba");
+    for round in 0..5 {
+        let subscription = fixtures::subscription(&app.db, &w.acme, &other, 1 + round).await;
+        let input = json!({ "subscriptionId": id(Kind::ServiceSubscription, subscription.id), "userId": id(Kind::User, w.alice.id) });
+        let calls = (0..20).map(|_| {
+            let admin = admin.clone();
+            let input = input.clone();
+            let app = &app;
+            async move { run(&app.with_token(Some(admin)), ASSIGN, input).await }
+        });
+        for (body, codes) in futures_util::future::join_all(calls).await {
+            assert!(codes.is_empty(), "round {round}: {body}");
+            assert_eq!(
+                body["data"]["assignUser"]["subscription"]["assignees"]["totalCount"],
+                1
+            );
+        }
+    }
+}
+
 db_tests!(
     should_let_each_role_change_only_what_it_owns,
     should_refuse_bad_input_naming_the_field_and_write_nothing,
@@ -609,4 +633,5 @@ db_tests!(
     should_move_rows_across_scope_only_for_roles_that_own_both_sides,
     should_assign_users_to_subscriptions_of_their_own_organization,
     should_record_every_change_in_an_append_only_trail,
+    should_answer_identical_concurrent_assignments_as_one,
 );

@@ -93,6 +93,8 @@ pub struct Setup {
     /// PostgreSQL only: where the app connects (e.g. a proxy in front of the server), in place
     /// of `TEST_DATABASE_URL`, which still creates and drops the test's schema.
     pub database_url: Option<String>,
+    /// The Partner Center deadline; [`PARTNER_CENTER_DEADLINE`] when `None`.
+    pub partner_center_deadline: Option<std::time::Duration>,
 }
 
 /// The key test credentials are encrypted with.
@@ -243,7 +245,9 @@ pub async fn spawn_app_with(backend: Backend, setup: Setup) -> Option<TestApp> {
             .partner_center
             .unwrap_or_else(|| Arc::new(sandbox.clone())),
         cipher: CredentialCipher::from_base64(CREDENTIAL_KEY).expect("test key"),
-        partner_center_deadline: PARTNER_CENTER_DEADLINE,
+        partner_center_deadline: setup
+            .partner_center_deadline
+            .unwrap_or(PARTNER_CENTER_DEADLINE),
     };
     let state = AppState::new(services, auth.clone(), setup.limits, setup.http);
     Some(TestApp {

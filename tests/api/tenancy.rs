@@ -570,14 +570,27 @@ async fn should_make_one_partner_center_call_for_concurrent_calls_with_one_key(a
     let outcomes = futures_util::future::join_all(calls).await;
     let mut subscriptions = std::collections::BTreeSet::new();
     for (body, codes) in &outcomes {
-        assert!(codes.is_empty(), "{body}");
-        subscriptions
-            .insert(body["data"]["addMicrosoftService"]["subscription"]["uuid"].to_string());
+        if codes.is_empty() {
+            subscriptions
+                .insert(body["data"]["addMicrosoftService"]["subscription"]["uuid"].to_string());
+        } else {
+            assert_eq!(codes, &["PROVISIONING_IN_PROGRESS"], "{body}");
+        }
     }
+    // Retried, every call answers with the one subscription.
+    let retry = mutate(
+        &app.with_token(Some(admin.clone())),
+        BUY,
+        buy(&shop, "concurrent-key", 7, Some("acmeparallel")),
+    )
+    .await;
+    assert!(retry.1.is_empty(), "{}", retry.0);
+    subscriptions
+        .insert(retry.0["data"]["addMicrosoftService"]["subscription"]["uuid"].to_string());
     assert_eq!(
         subscriptions.len(),
         1,
-        "every call answers with the one subscription"
+        "every call that succeeded answers with the one subscription"
     );
     assert_eq!(app.sandbox.created(), 1, "one Partner Center customer");
     assert_eq!(tenants_of(&app, shop.acme.id).await, 1);
@@ -587,6 +600,345 @@ async fn should_make_one_partner_center_call_for_concurrent_calls_with_one_key(a
         .await
         .unwrap();
     assert_eq!(count, 1);
+}
+
+fn buy_for(
+    organization: &organization::Model,
+    shop: &Shop,
+    key: &str,
+    prefix: Option<&str>,
+) -> Value {
+    let mut input = buy(shop, key, 1, prefix);
+    input["organizationId"] = json!(id(Kind::Organization, organization.id));
+    input
+}
+
+/// Two purchases with different keys for one organization without a tenant, with Partner
+/// Center slow: one customer, and both purchases end well (or with the retryable code).
+async fn should_create_one_customer_for_concurrent_purchases_with_different_keys(app: TestApp) {
+    let shop = shop(&app).await;
+    let admin = app.with_token(Some(broker_admin(&shop)));
+    app.sandbox
+        .set_latency(std::time::Duration::from_millis(500));
+    for round in 0..3 {
+        let organization =
+            fixtures::organization(&app.db, &shop.broker, &format!("Buyer {round}"), "DE").await;
+        let before = app.sandbox.created();
+        let first = mutate(
+            &admin,
+            BUY,
+            buy_for(
+                &organization,
+                &shop,
+                &format!("first-purchase-{round}"),
+                Some(&format!("buyerone{round}")),
+            ),
+        );
+        let second = mutate(
+            &admin,
+            BUY,
+            buy_for(
+                &organization,
+                &shop,
+                &format!("second-purchase-{round}"),
+                Some(&format!("buyertwo{round}")),
+            ),
+        );
+        let (first, second) = futures_util::future::join(first, second).await;
+        assert_eq!(
+            app.sandbox.created(),
+            before + 1,
+            "round {round}: one customer"
+        );
+        assert_eq!(tenants_of(&app, organization.id).await, 1);
+        let mut created = 0;
+        let mut succeeded = 0;
+        for (body, codes) in [&first, &second] {
+            if codes.is_empty() {
+                succeeded += 1;
+                if body["data"]["addMicrosoftService"]["tenantCreated"] == true {
+                    created += 1;
+                }
+            } else {
+                assert_eq!(
+                    codes,
+                    &["PROVISIONING_IN_PROGRESS"],
+                    "round {round}: {body}"
+                );
+                assert!(
+                    body["errors"][0]["extensions"]["retryAfter"]
+                        .as_u64()
+                        .is_some()
+                );
+            }
+        }
+        assert_eq!(created, 1, "round {round}: {first:?} {second:?}");
+        let subscriptions = subscription::Entity::find()
+            .filter(subscription::Column::OrganizationId.eq(organization.id))
+            .count(&app.db)
+            .await
+            .unwrap();
+        assert_eq!(subscriptions, succeeded);
+    }
+    assert_eq!(
+        entity::unlinked_customer::Entity::find()
+            .count(&app.db)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        entity::tenant_claim::Entity::find()
+            .count(&app.db)
+            .await
+            .unwrap(),
+        0
+    );
+}
+
+/// A tenant that appears while Partner Center creates another (a writer that ignored the
+/// claim): the created customer is recorded, for admins to find.
+async fn should_record_a_customer_created_but_not_linked(app: TestApp) {
+    let shop = shop(&app).await;
+    let admin = app.with_token(Some(broker_admin(&shop)));
+    app.sandbox
+        .hang_next(std::time::Duration::from_millis(1200));
+    let purchase = mutate(
+        &admin,
+        BUY,
+        buy(&shop, "late-purchase", 1, Some("acmelate")),
+    );
+    let meanwhile = async {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        // Linking by hand respects the purchase's claim...
+        let (body, codes) = mutate(&admin, LINK, link_input(&shop.acme, customer(&app))).await;
+        assert_eq!(codes, ["PROVISIONING_IN_PROGRESS"], "{body}");
+        let retry_after = body["errors"][0]["extensions"]["retryAfter"]
+            .as_u64()
+            .unwrap();
+        assert!((1..=10).contains(&retry_after), "{body}");
+        // ...a writer that goes around it does not.
+        fixtures::tenant(&app.db, &shop.acme).await
+    };
+    let ((body, codes), squatter) = futures_util::future::join(purchase, meanwhile).await;
+    assert_eq!(codes, ["TENANT_ALREADY_LINKED"], "{body}");
+    assert_eq!(app.sandbox.created(), 1);
+    let unlinked = entity::unlinked_customer::Entity::find()
+        .all(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(unlinked.len(), 1);
+    assert_eq!(unlinked[0].organization_id, shop.acme.id);
+    assert_eq!(unlinked[0].reason, "TENANT_ALREADY_LINKED");
+    assert_eq!(unlinked[0].primary_domain, "acmelate.onmicrosoft.com");
+    assert_ne!(
+        unlinked[0].microsoft_tenant_id,
+        squatter.microsoft_tenant_id
+    );
+    assert_eq!(
+        entity::tenant_claim::Entity::find()
+            .count(&app.db)
+            .await
+            .unwrap(),
+        0
+    );
+    let data = admin
+        .query(
+            "{ auditEvents(filter: {action: \"partner_center.customer_unlinked\"}) { totalCount edges { node { entityType organizationUuid details } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(data["auditEvents"]["totalCount"], 1, "{data}");
+    let event = &data["auditEvents"]["edges"][0]["node"];
+    assert_eq!(event["entityType"], "PartnerCenterCustomer");
+    assert_eq!(
+        event["details"]["after"]["microsoft_tenant_id"],
+        unlinked[0].microsoft_tenant_id.to_string()
+    );
+}
+
+/// A live, slow holder: another call with its key answers at once with a retry hint.
+async fn should_answer_a_same_key_call_at_once_while_its_holder_works(app: TestApp) {
+    let shop = shop(&app).await;
+    let admin = app.with_token(Some(broker_admin(&shop)));
+    app.sandbox
+        .hang_next(std::time::Duration::from_millis(1500));
+    let holder = mutate(&admin, BUY, buy(&shop, "slow-order-1", 3, Some("acmeslow")));
+    let retry = async {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let started = std::time::Instant::now();
+        let response = admin
+            .post_json(&json!({ "query": BUY, "variables": { "input": buy(&shop, "slow-order-1", 3, Some("acmeslow")) } }))
+            .await;
+        (response, started.elapsed())
+    };
+    let ((body, codes), (response, elapsed)) = futures_util::future::join(holder, retry).await;
+    assert!(codes.is_empty(), "{body}");
+    assert_eq!(response.status, axum::http::StatusCode::OK);
+    assert_eq!(
+        response.codes(),
+        ["PROVISIONING_IN_PROGRESS"],
+        "{}",
+        response.body
+    );
+    let retry_after = response.body["errors"][0]["extensions"]["retryAfter"]
+        .as_u64()
+        .unwrap();
+    assert!((1..=10).contains(&retry_after), "{}", response.body);
+    assert!(
+        elapsed < std::time::Duration::from_millis(800),
+        "answered at once, not after the holder: {elapsed:?}"
+    );
+    // Once the holder is done, the retry replays its outcome.
+    let (body, codes) = mutate(&admin, BUY, buy(&shop, "slow-order-1", 3, Some("acmeslow"))).await;
+    assert!(codes.is_empty(), "{body}");
+    assert_eq!(body["data"]["addMicrosoftService"]["replayed"], true);
+    assert_eq!(app.sandbox.created(), 1);
+}
+
+/// A holder that died after Partner Center created the customer (its claims are rows with
+/// expired leases, and nothing renews them): a retry takes over at once, and gets that same
+/// customer back rather than a second one.
+async fn should_take_over_a_dead_holders_claim_within_seconds(app: TestApp) {
+    use brokergraph::partner_center::{CallIds, NewCustomer, PartnerCenter};
+    use sea_orm::{ActiveModelTrait, IntoActiveModel};
+
+    let shop = shop(&app).await;
+    let admin = app.with_token(Some(broker_admin(&shop)));
+    let request_id = Uuid::now_v7();
+    let customer = app
+        .sandbox
+        .create_customer(
+            &NewCustomer {
+                company_name: "Acme".into(),
+                email: "it@acme.example".into(),
+                country: "DE".into(),
+                domain_prefix: "acmedead".into(),
+                culture: "en-US".into(),
+                language: "en".into(),
+            },
+            CallIds {
+                request_id,
+                correlation_id: Uuid::now_v7(),
+            },
+        )
+        .await
+        .unwrap();
+    let died = chrono::Utc::now() - chrono::Duration::seconds(11);
+    let fingerprint =
+        json!({ "serviceId": shop.m365.id, "quantity": 2, "domainPrefix": "acmedead" }).to_string();
+    entity::provisioning_request::Model {
+        id: request_id,
+        organization_id: shop.acme.id,
+        idempotency_key: "dead-holder-1".into(),
+        request_hash: fingerprint,
+        state: entity::enums::ProvisioningState::Pending,
+        microsoft_tenant_id: None,
+        tenant_id: None,
+        subscription_id: None,
+        error_code: None,
+        holder: Some(Uuid::now_v7()),
+        created_at: died,
+        updated_at: died,
+    }
+    .into_active_model()
+    .insert(&app.db)
+    .await
+    .unwrap();
+    entity::tenant_claim::Model {
+        organization_id: shop.acme.id,
+        partner_center_request_id: request_id,
+        holder: Uuid::now_v7(),
+        heartbeat_at: died,
+        microsoft_tenant_id: Some(customer.tenant_id),
+        created_at: died,
+    }
+    .into_active_model()
+    .insert(&app.db)
+    .await
+    .unwrap();
+
+    let started = std::time::Instant::now();
+    let (body, codes) = mutate(
+        &admin,
+        BUY,
+        buy(&shop, "dead-holder-1", 2, Some("acmedead")),
+    )
+    .await;
+    assert!(codes.is_empty(), "{body}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    let outcome = &body["data"]["addMicrosoftService"];
+    assert_eq!(
+        outcome["tenant"]["microsoftTenantId"],
+        customer.tenant_id.to_string()
+    );
+    assert_eq!(
+        app.sandbox.created(),
+        1,
+        "the same customer, not a second one"
+    );
+    assert_eq!(
+        entity::tenant_claim::Entity::find()
+            .count(&app.db)
+            .await
+            .unwrap(),
+        0
+    );
+}
+
+/// A holder that crashes during its Partner Center call (its request dropped mid-flight, as
+/// when the process dies): its claim is taken over one lease later, not minutes later.
+async fn should_recover_from_a_holder_that_crashed_mid_call(app: TestApp) {
+    use tower::ServiceExt;
+
+    let shop = shop(&app).await;
+    let admin = app.with_token(Some(broker_admin(&shop)));
+    app.sandbox.hang_next(std::time::Duration::from_secs(60));
+    let request = admin.authorize(
+        axum::http::Request::post("/graphql")
+            .header(axum::http::header::CONTENT_TYPE, "application/json")
+            .body(axum::body::Body::from(
+                json!({ "query": BUY, "variables": { "input": buy(&shop, "crash-order-1", 1, Some("acmecrash")) } }).to_string(),
+            ))
+            .unwrap(),
+    );
+    let crashed = tokio::spawn(app.router.clone().oneshot(request));
+    while app.sandbox.calls() == 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(!crashed.is_finished());
+    crashed.abort();
+    let crashed_at = std::time::Instant::now();
+
+    let mut last = Value::Null;
+    loop {
+        let (body, codes) = mutate(
+            &admin,
+            BUY,
+            buy(&shop, "crash-order-1", 1, Some("acmecrash")),
+        )
+        .await;
+        if codes.is_empty() {
+            assert_eq!(body["data"]["addMicrosoftService"]["tenantCreated"], true);
+            break;
+        }
+        assert_eq!(codes, ["PROVISIONING_IN_PROGRESS"], "{body}");
+        let retry_after = body["errors"][0]["extensions"]["retryAfter"]
+            .as_u64()
+            .unwrap();
+        assert!(
+            crashed_at.elapsed() < std::time::Duration::from_secs(15),
+            "still refused: {body} (previously {last})"
+        );
+        last = body;
+        tokio::time::sleep(std::time::Duration::from_secs(retry_after)).await;
+    }
+    assert!(crashed_at.elapsed() < std::time::Duration::from_secs(12));
+    assert_eq!(tenants_of(&app, shop.acme.id).await, 1);
 }
 
 fn register_input(tenant: Uuid, domain: &str) -> Value {
@@ -749,6 +1101,256 @@ async fn should_register_and_verify_a_customer_consent_account(app: TestApp) {
     );
 }
 
+const CREATE_SUBSCRIPTION: &str = "mutation($input: CreateSubscriptionInput!) { createSubscription(input: $input) { subscription { uuid quantity status } } }";
+const UPDATE_SUBSCRIPTION: &str = "mutation($input: UpdateSubscriptionInput!) { updateSubscription(input: $input) { subscription { uuid quantity status } } }";
+const UPDATE_SERVICE: &str =
+    "mutation($input: UpdateServiceInput!) { updateService(input: $input) { service { vendor } } }";
+
+/// Active Microsoft subscriptions of organizations without a tenant: the state no path may reach.
+async fn tenantless_active_microsoft(app: &TestApp) -> usize {
+    let subscriptions = subscription::Entity::find()
+        .filter(subscription::Column::Status.eq(entity::enums::SubscriptionStatus::Active))
+        .all(&app.db)
+        .await
+        .unwrap();
+    let mut broken = 0;
+    for row in subscriptions {
+        let service = service::Entity::find_by_id(row.service_id)
+            .one(&app.db)
+            .await
+            .unwrap()
+            .unwrap();
+        if service.vendor == Vendor::Microsoft && tenants_of(app, row.organization_id).await == 0 {
+            broken += 1;
+        }
+    }
+    broken
+}
+
+async fn should_never_leave_an_active_microsoft_subscription_without_a_tenant(app: TestApp) {
+    let shop = shop(&app).await;
+    let admin = app.with_token(Some(broker_admin(&shop)));
+    let acme = id(Kind::Organization, shop.acme.id);
+    let subscription_of = |body: &Value, field: &str| -> String {
+        let uuid: Uuid = body["data"][field]["subscription"]["uuid"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{body}"))
+            .parse()
+            .unwrap();
+        id(Kind::ServiceSubscription, uuid)
+    };
+
+    // createSubscription: ACTIVE is refused, SUSPENDED is not active and is allowed.
+    let create = |status: &str| json!({ "organizationId": acme, "serviceId": id(Kind::Service, shop.m365.id), "quantity": 1, "status": status });
+    let (_, codes) = mutate(&admin, CREATE_SUBSCRIPTION, create("ACTIVE")).await;
+    assert_eq!(codes, ["TENANT_REQUIRED"]);
+    let (body, codes) = mutate(&admin, CREATE_SUBSCRIPTION, create("SUSPENDED")).await;
+    assert!(codes.is_empty(), "{body}");
+    let suspended = subscription_of(&body, "createSubscription");
+
+    // updateSubscription: re-activating it, alone or with a quantity, is refused; a quantity
+    // change that leaves it suspended is not.
+    let update = |changes: Value| {
+        let mut input = changes;
+        input["id"] = json!(suspended);
+        input
+    };
+    for changes in [
+        json!({ "status": "ACTIVE" }),
+        json!({ "status": "ACTIVE", "quantity": 3 }),
+    ] {
+        let (body, codes) = mutate(&admin, UPDATE_SUBSCRIPTION, update(changes)).await;
+        assert_eq!(codes, ["TENANT_REQUIRED"], "{body}");
+    }
+    let (body, codes) = mutate(
+        &admin,
+        UPDATE_SUBSCRIPTION,
+        update(json!({ "quantity": 2 })),
+    )
+    .await;
+    assert!(codes.is_empty(), "{body}");
+    assert_eq!(tenantless_active_microsoft(&app).await, 0);
+
+    // Linked: it may be active. Suspended, unlinked, then re-activated: refused again.
+    mutate(&admin, LINK, link_input(&shop.acme, customer(&app))).await;
+    let (body, codes) = mutate(
+        &admin,
+        UPDATE_SUBSCRIPTION,
+        update(json!({ "status": "ACTIVE" })),
+    )
+    .await;
+    assert!(codes.is_empty(), "{body}");
+    let unlink = json!({ "organizationId": acme });
+    let (_, codes) = mutate(&admin, UNLINK, unlink.clone()).await;
+    assert_eq!(
+        codes,
+        ["CONFLICT"],
+        "unlinking under an active subscription"
+    );
+    let (_, codes) = mutate(
+        &admin,
+        UPDATE_SUBSCRIPTION,
+        update(json!({ "status": "SUSPENDED" })),
+    )
+    .await;
+    assert!(codes.is_empty());
+    let (body, codes) = mutate(&admin, UNLINK, unlink).await;
+    assert!(codes.is_empty(), "{body}");
+    let (body, codes) = mutate(
+        &admin,
+        UPDATE_SUBSCRIPTION,
+        update(json!({ "status": "ACTIVE" })),
+    )
+    .await;
+    assert_eq!(codes, ["TENANT_REQUIRED"], "{body}");
+    assert_eq!(tenantless_active_microsoft(&app).await, 0);
+
+    // A service that is not Microsoft's needs no tenant; making it a Microsoft service would put
+    // its active subscriptions of tenantless organizations in the state: refused.
+    let other = json!({ "organizationId": acme, "serviceId": id(Kind::Service, shop.backup.id), "quantity": 1 });
+    let (body, codes) = mutate(&admin, CREATE_SUBSCRIPTION, other).await;
+    assert!(codes.is_empty(), "{body}");
+    let (body, codes) = mutate(
+        &admin,
+        UPDATE_SERVICE,
+        json!({ "id": id(Kind::Service, shop.backup.id), "vendor": "MICROSOFT" }),
+    )
+    .await;
+    assert_eq!(codes, ["TENANT_REQUIRED"], "{body}");
+    assert_eq!(tenantless_active_microsoft(&app).await, 0);
+    // Once the organization has a tenant, the same change is fine.
+    mutate(&admin, LINK, link_input(&shop.acme, customer(&app))).await;
+    let (body, codes) = mutate(
+        &admin,
+        UPDATE_SERVICE,
+        json!({ "id": id(Kind::Service, shop.backup.id), "vendor": "MICROSOFT" }),
+    )
+    .await;
+    assert!(codes.is_empty(), "{body}");
+}
+
+/// Unlinking races re-activation: on PostgreSQL both used to pass their checks and commit.
+async fn should_keep_the_tenant_rule_when_unlink_and_reactivation_race(app: TestApp) {
+    let shop = shop(&app).await;
+    let admin = broker_admin(&shop);
+    for round in 0..10 {
+        let organization =
+            fixtures::organization(&app.db, &shop.broker, &format!("Race {round}"), "DE").await;
+        let tenant = fixtures::tenant(&app.db, &organization).await;
+        let _ = tenant;
+        let mut row = fixtures::subscription(&app.db, &organization, &shop.m365, 1).await;
+        row.status = entity::enums::SubscriptionStatus::Suspended;
+        sea_orm::ActiveModelTrait::update(
+            sea_orm::IntoActiveModel::into_active_model(row.clone()),
+            &app.db,
+        )
+        .await
+        .unwrap();
+        let client = app.with_token(Some(admin.clone()));
+        let unlink = mutate(
+            &client,
+            UNLINK,
+            json!({ "organizationId": id(Kind::Organization, organization.id) }),
+        );
+        let activate = mutate(
+            &client,
+            UPDATE_SUBSCRIPTION,
+            json!({ "id": id(Kind::ServiceSubscription, row.id), "status": "ACTIVE" }),
+        );
+        let ((_, unlinked), (_, activated)) = futures_util::future::join(unlink, activate).await;
+        assert!(
+            unlinked.is_empty() != activated.is_empty(),
+            "exactly one wins: {unlinked:?} {activated:?}"
+        );
+        assert_eq!(tenantless_active_microsoft(&app).await, 0, "round {round}");
+    }
+}
+
+/// Twenty identical links at once: one links, the others find it done.
+async fn should_answer_identical_concurrent_links_as_one_link(app: TestApp) {
+    let shop = shop(&app).await;
+    let admin = broker_admin(&shop);
+    for round in 0..5 {
+        let organization =
+            fixtures::organization(&app.db, &shop.broker, &format!("Twin {round}"), "DE").await;
+        let guid = customer(&app);
+        let calls = (0..20).map(|_| {
+            let admin = admin.clone();
+            let input = link_input(&organization, guid);
+            let app = &app;
+            async move { mutate(&app.with_token(Some(admin)), LINK, input).await }
+        });
+        let outcomes = futures_util::future::join_all(calls).await;
+        let mut changed = 0;
+        for (body, codes) in &outcomes {
+            assert!(codes.is_empty(), "round {round}: {body}");
+            if body["data"]["linkTenant"]["changed"] == true {
+                changed += 1;
+            }
+        }
+        assert_eq!(changed, 1, "round {round}");
+        assert_eq!(tenants_of(&app, organization.id).await, 1);
+    }
+}
+
+/// Tests that build their own app (`backend_tests!` names its modules like `db_tests!`).
+mod own_setup {
+    use super::*;
+    use crate::backend_tests;
+    use crate::support::{Backend, Setup, spawn_app_with};
+
+    /// A holder that works longer than a lease (a slow Partner Center) keeps its claims: its
+    /// heartbeat renews them, so neither a retry of its key nor another purchase takes over.
+    async fn should_keep_a_slow_holders_claims_alive_past_one_lease(backend: Backend) {
+        let setup = Setup {
+            partner_center_deadline: Some(std::time::Duration::from_secs(30)),
+            ..Setup::default()
+        };
+        let Some(app) = spawn_app_with(backend, setup).await else {
+            return;
+        };
+        let shop = shop(&app).await;
+        let admin = app.with_token(Some(broker_admin(&shop)));
+        app.sandbox.hang_next(std::time::Duration::from_secs(13));
+        let holder = mutate(
+            &admin,
+            BUY,
+            buy(&shop, "slow-holder-1", 1, Some("acmepatient")),
+        );
+        let later = async {
+            tokio::time::sleep(std::time::Duration::from_secs(11)).await;
+            let same_key = mutate(
+                &admin,
+                BUY,
+                buy(&shop, "slow-holder-1", 1, Some("acmepatient")),
+            )
+            .await;
+            let other_key = mutate(
+                &admin,
+                BUY,
+                buy(&shop, "slow-holder-2", 1, Some("acmeother")),
+            )
+            .await;
+            (same_key, other_key)
+        };
+        let ((body, codes), ((same_body, same_codes), (other_body, other_codes))) =
+            futures_util::future::join(holder, later).await;
+        assert!(codes.is_empty(), "{body}");
+        assert_eq!(body["data"]["addMicrosoftService"]["tenantCreated"], true);
+        assert_eq!(same_codes, ["PROVISIONING_IN_PROGRESS"], "{same_body}");
+        // The other purchase waited for the tenant and used it.
+        assert!(other_codes.is_empty(), "{other_body}");
+        assert_eq!(
+            other_body["data"]["addMicrosoftService"]["tenantCreated"],
+            false
+        );
+        assert_eq!(app.sandbox.created(), 1);
+        assert_eq!(app.sandbox.calls(), 1, "nobody else asked Partner Center");
+    }
+
+    backend_tests!(should_keep_a_slow_holders_claims_alive_past_one_lease);
+}
+
 db_tests!(
     should_link_a_tenant_by_hand_exactly_once,
     should_refuse_to_unlink_while_microsoft_subscriptions_are_active,
@@ -757,4 +1359,12 @@ db_tests!(
     should_link_one_tenant_id_to_one_organization_under_concurrency,
     should_make_one_partner_center_call_for_concurrent_calls_with_one_key,
     should_register_and_verify_a_customer_consent_account,
+    should_never_leave_an_active_microsoft_subscription_without_a_tenant,
+    should_keep_the_tenant_rule_when_unlink_and_reactivation_race,
+    should_answer_identical_concurrent_links_as_one_link,
+    should_create_one_customer_for_concurrent_purchases_with_different_keys,
+    should_record_a_customer_created_but_not_linked,
+    should_answer_a_same_key_call_at_once_while_its_holder_works,
+    should_take_over_a_dead_holders_claim_within_seconds,
+    should_recover_from_a_holder_that_crashed_mid_call,
 );
