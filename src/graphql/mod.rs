@@ -86,9 +86,10 @@ fn with_services(
     builder.data(services.db.clone()).data(services).finish()
 }
 
+/// Depth is not among async-graphql's limits here: `limits::check_document` checks it, measuring
+/// each fragment once, where async-graphql's depth visitor walks every fragment's expansion.
 fn builder(limits: &Limits) -> SchemaBuilder<Query, Mutation, EmptySubscription> {
     let mut builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription)
-        .limit_depth(limits.max_depth)
         .limit_complexity(limits.max_complexity)
         .limit_directives(limits.max_directives);
     if !limits.introspection {

@@ -6,6 +6,11 @@
 //!   as async-graphql counts, 15 as design.md counts; its `ofType` chain grows in newer ones);
 //!   Apollo Router allows 100 and graphql-armor 6 (with introspection exempt); 15 also fits
 //!   the deepest dashboard path (broker → organizations → users → subscriptions, 13).
+//! - fields 2,000, every fragment expanded where it is spread (fields, spreads and inline
+//!   fragments each count): the playground's introspection query reaches 218 and the heaviest
+//!   dashboard a few dozen, so 2,000 leaves a margin of ten; a document of 32 KiB without
+//!   fragments can hold a few thousand, and async-graphql's checks and visitors, which walk the
+//!   expansion, then walk at most 2,000 nodes each (microseconds, where 2^28 took minutes).
 //! - complexity 50,000: each field costs 1, a connection multiplies what it selects by the
 //!   page it asks for (`first`/`last`, 20 when absent), the way GitHub counts nodes (GitHub caps
 //!   at 500,000 nodes; graphql-armor's default cost limit is 5,000). The heaviest dashboard
@@ -18,11 +23,15 @@
 //! - batch 10 operations (graphql-armor and Apollo Router leave batching off by default).
 //! - request time-out 30 s, Apollo Router's default.
 
+mod measure;
+
 use std::collections::HashSet;
 use std::time::Duration;
 
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
 use async_graphql::{ErrorExtensionValues, ServerError, ServerResult};
+
+use measure::{MAX_NESTING, Measure, Measurer, Unmeasurable};
 
 /// The limits of one operation.
 #[derive(Debug, Clone, clap::Args)]
@@ -35,6 +44,14 @@ pub struct Limits {
         global = true
     )]
     pub max_depth: usize,
+    /// Most fields an operation reaches, every fragment counted each time it is spread.
+    #[arg(
+        long,
+        env = "BROKERGRAPH_MAX_FIELDS",
+        default_value_t = 2_000,
+        global = true
+    )]
+    pub max_fields: usize,
     /// Highest cost (fields, multiplied by the page sizes of connections).
     #[arg(
         long,
@@ -88,6 +105,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_depth: 15,
+            max_fields: 2_000,
             max_complexity: 50_000,
             max_aliases: 30,
             max_root_fields: 20,
@@ -196,10 +214,58 @@ fn asks_introspection<'a>(
     })
 }
 
-/// Parses a query document and applies the limits async-graphql has no setting for: its size,
-/// aliases, root fields and (when it is off) introspection. The HTTP handler and the WebSocket
-/// schema both call this before async-graphql runs the document (which then checks depth,
-/// complexity, recursion and directives while validating).
+/// Refuses an operation whose fragment expansion is too large or too deep, measuring every
+/// fragment once (see [`measure`]). It runs before anything else walks the document's
+/// operations: async-graphql's own checks and visitors walk the expansion, and after this they
+/// walk at most `max_fields` selections. Depth is checked here rather than by async-graphql,
+/// whose depth visitor walks the expansion.
+fn check_expansion(limits: &Limits, document: &ExecutableDocument) -> ServerResult<()> {
+    let mut measurer = Measurer::new(document);
+    let mut total = Measure::default();
+    for (_, operation) in document.operations.iter() {
+        let measure = measurer
+            .selection_set(&operation.node.selection_set.node, 0)
+            .map_err(|error| match error {
+                Unmeasurable::Cycle(name) => refused(
+                    "GRAPHQL_VALIDATION_FAILED",
+                    format!("Cannot spread fragment \"{name}\" within itself"),
+                ),
+                Unmeasurable::TooNested => refused(
+                    "MAX_DEPTH_EXCEEDED",
+                    format!(
+                        "selections, fragment spreads included, nest more than {MAX_NESTING} levels deep"
+                    ),
+                ),
+            })?;
+        total.selections = total.selections.saturating_add(measure.selections);
+        total.depth = total.depth.max(measure.depth);
+    }
+    if total.selections > limits.max_fields as u64 {
+        return Err(refused(
+            "MAX_FIELDS_EXCEEDED",
+            format!(
+                "the query reaches more than {} fields once its fragments are expanded",
+                limits.max_fields
+            ),
+        ));
+    }
+    if total.depth > limits.max_depth {
+        return Err(refused(
+            "MAX_DEPTH_EXCEEDED",
+            format!(
+                "the query is {} fields deep; at most {} are allowed",
+                total.depth, limits.max_depth
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Parses a query document and applies the limits async-graphql has no setting for (or none it
+/// applies without walking the fragment expansion): its size, fields and depth with fragments
+/// expanded, aliases, root fields and (when it is off) introspection. The HTTP handler and the
+/// WebSocket schema both call this before async-graphql runs the document (which then checks
+/// complexity and directives while validating).
 pub fn check_document(limits: &Limits, query: &str) -> ServerResult<ExecutableDocument> {
     if query.len() > limits.max_query_bytes {
         return Err(refused(
@@ -212,6 +278,7 @@ pub fn check_document(limits: &Limits, query: &str) -> ServerResult<ExecutableDo
     }
     let document = async_graphql::parser::parse_query(query)
         .map_err(|error| with_code(error.into(), "GRAPHQL_PARSE_FAILED"))?;
+    check_expansion(limits, &document)?;
     let aliases: usize = document
         .operations
         .iter()
@@ -284,6 +351,25 @@ mod tests {
         assert_eq!(page_cost(None, Some(7)), 7);
         assert_eq!(page_cost(Some(-3), None), 1);
         assert_eq!(page_cost(Some(1000), None), 100);
+    }
+
+    /// What GraphiQL sends (graphql-js 16's `getIntrospectionQuery` with every option on).
+    const INTROSPECTION_QUERY: &str = include_str!("../../../tests/fixtures/introspection.graphql");
+
+    #[test]
+    fn the_playground_introspection_query_is_well_within_the_default_limits() {
+        let document = async_graphql::parser::parse_query(INTROSPECTION_QUERY).unwrap();
+        let (_, operation) = document.operations.iter().next().unwrap();
+        let measure = Measurer::new(&document)
+            .selection_set(&operation.node.selection_set.node, 0)
+            .unwrap();
+        let limits = Limits::default();
+        assert!(
+            measure.selections * 5 <= limits.max_fields as u64,
+            "{measure:?}"
+        );
+        assert_eq!(measure.depth, 14);
+        assert!(check_document(&limits, INTROSPECTION_QUERY).is_ok());
     }
 
     #[test]
