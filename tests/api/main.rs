@@ -9,6 +9,7 @@ mod auth;
 mod cli;
 mod connections;
 mod graph;
+mod hardening_errors;
 mod http_rules;
 mod limits;
 mod mutations;

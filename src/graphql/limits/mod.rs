@@ -29,7 +29,9 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
-use async_graphql::{ErrorExtensionValues, ServerError, ServerResult};
+use async_graphql::{ServerError, ServerResult};
+
+use super::errors::with_code;
 
 use measure::{MAX_NESTING, Measure, Measurer, Unmeasurable};
 
@@ -133,22 +135,6 @@ pub fn page_cost(first: Option<i32>, last: Option<i32>) -> usize {
 
 fn refused(code: &str, message: String) -> ServerError {
     with_code(ServerError::new(message, None), code)
-}
-
-/// The code of one of async-graphql's own limit errors.
-fn code_of(error: &ServerError) -> Option<&'static str> {
-    let message = error.message.as_str();
-    if message.starts_with("Query is too complex") {
-        Some("MAX_COMPLEXITY_EXCEEDED")
-    } else if message.starts_with("Query is nested too deep")
-        || message.starts_with("The recursion depth of the query")
-    {
-        Some("MAX_DEPTH_EXCEEDED")
-    } else if message.starts_with("The number of directives on the field") {
-        Some("MAX_DIRECTIVES_EXCEEDED")
-    } else {
-        None
-    }
 }
 
 fn count_aliases(set: &SelectionSet) -> usize {
@@ -320,24 +306,6 @@ pub fn check_document(limits: &Limits, query: &str) -> ServerResult<ExecutableDo
         }
     }
     Ok(document)
-}
-
-/// The error async-graphql reports for a document it refused before running it, with its
-/// code: a limit's own, else `otherwise` (the stage that refused it).
-pub fn code_refusal(error: ServerError, otherwise: &str) -> ServerError {
-    let code = code_of(&error).unwrap_or(otherwise);
-    with_code(error, code)
-}
-
-/// Gives `error` a code unless it has one.
-pub fn with_code(mut error: ServerError, code: &str) -> ServerError {
-    let extensions = error
-        .extensions
-        .get_or_insert_with(ErrorExtensionValues::default);
-    if extensions.get("code").is_none() {
-        extensions.set("code", code);
-    }
-    error
 }
 
 #[cfg(test)]
