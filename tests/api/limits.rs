@@ -587,6 +587,59 @@ async fn should_pass_the_playground_introspection_query_under_default_limits(bac
     );
 }
 
+/// `copies` aliased `__schema { types { ...FullType } }` selections, with the playground's
+/// fragments.
+fn aliased_introspection(copies: usize) -> String {
+    let fragments = &INTROSPECTION_QUERY[INTROSPECTION_QUERY
+        .find("fragment FullType")
+        .expect("the FullType fragment")..];
+    let selections = aliased("s", "__schema { types { ...FullType } }", copies);
+    format!("query {{ {selections} }}\n{fragments}")
+}
+
+async fn should_cost_introspection_by_what_it_answers(backend: Backend) {
+    // Fields and aliases allowed in plenty, so that complexity alone refuses.
+    let app = app_with(
+        backend,
+        Limits {
+            max_fields: 1_000_000,
+            ..Limits::default()
+        },
+    )
+    .await;
+    let response = post(&app, &aliased_introspection(1), json!({})).await;
+    assert_eq!(response.status, StatusCode::OK, "{}", response.body);
+    assert!(response.body.get("errors").is_none(), "{}", response.body);
+    // Twenty copies answered 2 MB for an 8.5 KB document; async-graphql counts them at 4,000.
+    let query = aliased_introspection(20);
+    assert!(query.len() < 10 * 1024, "{}", query.len());
+    app.reset_statements();
+    let response = post(&app, &query, json!({})).await;
+    assert_eq!(
+        response.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        response.body
+    );
+    assert_eq!(
+        response.codes(),
+        ["MAX_COMPLEXITY_EXCEEDED"],
+        "{}",
+        response.body
+    );
+    assert!(response.body.get("data").is_none(), "{}", response.body);
+    // Under the default limits the twenty copies are refused too, before anything runs.
+    let app = app_with(backend, Limits::default()).await;
+    let response = post(&app, &query, json!({})).await;
+    assert_eq!(
+        response.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        response.body
+    );
+    assert!(response.body.to_string().len() < 1024, "{}", response.body);
+}
+
 async fn should_pass_a_realistic_dashboard_query_under_default_limits(backend: Backend) {
     let app = app_with(backend, Limits::default()).await;
     let broker = crate::fixtures::broker(&app.db, "dash", "Dashboard Broker").await;
@@ -795,6 +848,7 @@ backend_tests!(
     should_apply_the_default_limits_at_their_bounds,
     should_pass_the_playground_introspection_query_under_default_limits,
     should_pass_a_realistic_dashboard_query_under_default_limits,
+    should_cost_introspection_by_what_it_answers,
     should_refuse_a_hundred_by_hundred_by_hundred_query_under_default_limits,
     should_accept_a_batch_of_exactly_the_default_max_batch_size,
     should_apply_operation_limits_to_each_operation_of_a_batch,
