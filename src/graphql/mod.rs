@@ -4,6 +4,7 @@ pub mod audit;
 pub mod broker;
 pub mod connection;
 pub mod enums;
+pub mod errors;
 pub mod fetch;
 pub mod ids;
 pub mod limits;
@@ -24,14 +25,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_graphql::dataloader::{DataLoader, Loader};
 use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextPrepareRequest,
-    NextValidation,
+    Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest, NextSubscribe,
 };
-use async_graphql::parser::types::ExecutableDocument;
 use async_graphql::{
-    Context, EmptySubscription, MergedObject, Request, Schema, SchemaBuilder, ServerError,
-    ServerResult, ValidationResult, Variables,
+    Context, EmptySubscription, MergedObject, Request, Response, Schema, SchemaBuilder,
+    ServerResult,
 };
+use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
 use sea_orm::DatabaseConnection;
 
 use crate::auth::Principal;
@@ -86,9 +87,10 @@ fn with_services(
     builder.data(services.db.clone()).data(services).finish()
 }
 
+/// Depth is not among async-graphql's limits here: `limits::check_document` checks it, measuring
+/// each fragment once, where async-graphql's depth visitor walks every fragment's expansion.
 fn builder(limits: &Limits) -> SchemaBuilder<Query, Mutation, EmptySubscription> {
     let mut builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription)
-        .limit_depth(limits.max_depth)
         .limit_complexity(limits.max_complexity)
         .limit_directives(limits.max_directives);
     if !limits.introspection {
@@ -194,7 +196,7 @@ impl Extension for WebSocketRulesExtension {
             .data_opt::<crate::http::websocket::TokenExpiry>()
             .is_some_and(|expiry| expiry.has_passed())
         {
-            let mut error = ServerError::new("the token has expired", None);
+            let mut error = async_graphql::ServerError::new("the token has expired", None);
             let mut extensions = async_graphql::ErrorExtensionValues::default();
             extensions.set("code", "UNAUTHENTICATED");
             extensions.set("reason", "TOKEN_EXPIRED");
@@ -209,29 +211,15 @@ impl Extension for WebSocketRulesExtension {
         next.run(ctx, request).await
     }
 
-    async fn parse_query(
+    /// Every answer of the operation, its refusals included, leaves coded and cut short
+    /// ([`errors::for_client`]), as over HTTP.
+    fn subscribe<'s>(
         &self,
         ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
-        next.run(ctx, query, variables)
-            .await
-            .map_err(|error| limits::code_refusal(error, "GRAPHQL_PARSE_FAILED"))
-    }
-
-    async fn validation(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        next: NextValidation<'_>,
-    ) -> Result<ValidationResult, Vec<ServerError>> {
-        next.run(ctx).await.map_err(|errors| {
-            errors
-                .into_iter()
-                .map(|error| limits::code_refusal(error, "GRAPHQL_VALIDATION_FAILED"))
-                .collect()
-        })
+        stream: BoxStream<'s, Response>,
+        next: NextSubscribe<'_>,
+    ) -> BoxStream<'s, Response> {
+        next.run(ctx, stream).map(errors::for_client).boxed()
     }
 }
 

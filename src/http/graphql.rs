@@ -21,7 +21,8 @@ use super::AppState;
 use crate::auth::{AuthError, Principal, subject};
 use crate::error::ApiError;
 use crate::graphql::RequestContext;
-use crate::graphql::limits::{check_document, code_refusal, with_code};
+use crate::graphql::errors::{self, Stage, with_code};
+use crate::graphql::limits::check_document;
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
 
@@ -80,7 +81,7 @@ fn raw(media: Media, status: StatusCode, body: Vec<u8>) -> Response {
 }
 
 fn error_json(code: &str, message: &str) -> Value {
-    json!({ "message": message, "extensions": { "code": code } })
+    json!({ "message": errors::shorten(message), "extensions": { "code": code } })
 }
 
 /// A request refused before any GraphQL ran.
@@ -159,12 +160,7 @@ enum Executed {
 
 impl Executed {
     fn of(response: async_graphql::Response) -> Executed {
-        // Every error of a field that ran carries its path; a response with no data and only
-        // errors without a path is async-graphql refusing the document (depth, complexity,
-        // recursion, directives, validation) before running anything.
-        let refused = response.data == async_graphql::Value::Null
-            && !response.errors.is_empty()
-            && response.errors.iter().all(|error| error.path.is_empty());
+        let response = errors::for_client(response);
         let unavailable = response.errors.iter().any(|error| {
             error
                 .extensions
@@ -174,7 +170,7 @@ impl Executed {
                     *code == async_graphql::Value::from(crate::error::DATABASE_UNAVAILABLE)
                 })
         });
-        if refused && !unavailable {
+        if errors::is_refusal(&response) && !unavailable {
             Executed::Refused(response.errors)
         } else if unavailable {
             Executed::Unavailable(serde_json::to_vec(&response))
@@ -211,7 +207,10 @@ fn database_unavailable() -> Answer {
 /// A request refused before it ran.
 fn refusal(status: StatusCode, errors: Vec<ServerError>) -> Answer {
     Answer {
-        body: Body::Refused(json!({ "errors": errors })),
+        body: Body::Refused(json!({ "errors": errors
+            .into_iter()
+            .map(|error| errors::error_for_client(error, Stage::Validation))
+            .collect::<Vec<_>>() })),
         status,
     }
 }
@@ -298,13 +297,7 @@ async fn run(
             tracing::error!(error = %error, "response not serialisable");
             internal_error()
         }
-        Executed::Refused(errors) => {
-            let errors = errors
-                .into_iter()
-                .map(|error| code_refusal(error, "GRAPHQL_VALIDATION_FAILED"))
-                .collect();
-            refusal(StatusCode::BAD_REQUEST, errors)
-        }
+        Executed::Refused(errors) => refusal(StatusCode::BAD_REQUEST, errors),
     }
 }
 

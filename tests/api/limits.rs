@@ -272,12 +272,190 @@ async fn should_refuse_a_query_document_one_byte_over_max_query_bytes(backend: B
     assert_refused(&app, &accented, "MAX_QUERY_SIZE_EXCEEDED").await;
 }
 
+// --- fragment expansion -----------------------------------------------------------------------
+
+/// `query { ...F<n> }`, where `F0` is `root` and every other fragment spreads the one below it
+/// twice: `2^n` copies of `root` from a document of about 40 bytes a fragment.
+fn fan_out(n: usize, root: &str) -> String {
+    let mut query = format!("query {{ ...F{n} }}\nfragment F0 on Query {{ {root} }}\n");
+    for i in 1..=n {
+        query.push_str(&format!(
+            "fragment F{i} on Query {{ ...F{below} ...F{below} }}\n",
+            below = i - 1
+        ));
+    }
+    query
+}
+
+/// The same fan-out, each fragment spreading the one below through two inline fragments.
+fn inline_fan_out(n: usize) -> String {
+    let mut query = format!(
+        "query {{ ...F{n} }}\nfragment F0 on Query {{ brokers(first: 1) {{ totalCount }} }}\n"
+    );
+    for i in 1..=n {
+        query.push_str(&format!(
+            "fragment F{i} on Query {{ ... on Query {{ ...F{below} }} ... {{ ...F{below} }} }}\n",
+            below = i - 1
+        ));
+    }
+    query
+}
+
+/// `query { ...F<n> }` where each fragment spreads only the one below it.
+fn fragment_chain(n: usize) -> String {
+    let mut query = format!(
+        "query {{ ...F{n} }}\nfragment F0 on Query {{ brokers(first: 1) {{ totalCount }} }}\n"
+    );
+    for i in 1..=n {
+        query.push_str(&format!("fragment F{i} on Query {{ ...F{} }}\n", i - 1));
+    }
+    query
+}
+
+/// A hang guard, not the proof (the code is): a refusal that expanded the document would take
+/// minutes.
+const QUICKLY: std::time::Duration = std::time::Duration::from_secs(2);
+
+async fn assert_refused_quickly(app: &TestApp, query: &str, code: &str) {
+    let started = std::time::Instant::now();
+    assert_refused(app, query, code).await;
+    assert!(started.elapsed() < QUICKLY, "took {:?}", started.elapsed());
+}
+
+async fn should_refuse_a_fragment_fan_out_with_max_fields_exceeded_before_expanding_it(
+    backend: Backend,
+) {
+    let app = app_with(backend, Limits::default()).await;
+    let query = fan_out(27, "brokers(first: 1) { totalCount }");
+    assert!(query.len() < 1500, "{}", query.len());
+    assert_refused_quickly(&app, &query, "MAX_FIELDS_EXCEEDED").await;
+    // Inline fragments add a level each: 15 levels of them stay within the recursion bound.
+    assert_refused_quickly(&app, &inline_fan_out(15), "MAX_FIELDS_EXCEEDED").await;
+    // A fan-out as deep as async-graphql's recursion bound allows, and one spreading 64 times.
+    assert_refused_quickly(
+        &app,
+        &fan_out(30, "brokers { totalCount }"),
+        "MAX_FIELDS_EXCEEDED",
+    )
+    .await;
+    let mut wide =
+        String::from("query { ...F9 }\nfragment F0 on Query { brokers { totalCount } }\n");
+    for i in 1..=9 {
+        let spreads = format!("...F{} ", i - 1).repeat(64);
+        wide.push_str(&format!("fragment F{i} on Query {{ {spreads}}}\n"));
+    }
+    assert_refused_quickly(&app, &wide, "MAX_FIELDS_EXCEEDED").await;
+    // Nesting beyond the recursion bound through a long chain of single spreads.
+    assert_refused_quickly(&app, &fragment_chain(500), "MAX_DEPTH_EXCEEDED").await;
+    // A cycle ends the count instead of looping (even one that also fans out).
+    assert_refused_quickly(
+        &app,
+        "query { ...A } fragment A on Query { brokers { totalCount } ...B ...B } fragment B on Query { ...A ...A }",
+        "GRAPHQL_VALIDATION_FAILED",
+    )
+    .await;
+    // A small fan-out runs, fragments merged as usual.
+    let data = assert_accepted(&app, &fan_out(4, "brokers(first: 1) { totalCount }")).await;
+    assert_eq!(data["brokers"]["totalCount"], 0);
+}
+
+async fn should_refuse_an_operation_one_field_over_max_fields(backend: Backend) {
+    let app = app_with(
+        backend,
+        Limits {
+            max_fields: 15,
+            ..Limits::default()
+        },
+    )
+    .await;
+    // F0 reaches 2 fields, F1 its 2 spreads and 2 × 2 fields, F2 its 2 spreads and 2 × 6:
+    // 14, and the operation's spread 15. Every spread counts, like every field, each time the
+    // expansion reaches it.
+    let query = fan_out(2, "brokers { totalCount }");
+    assert_accepted(&app, &query).await;
+    let one_more = query.replacen("{ ...F2 }", "{ ...F2 __typename }", 1);
+    assert_refused(&app, &one_more, "MAX_FIELDS_EXCEEDED").await;
+}
+
+/// Runs `query` over a real WebSocket (`graphql-transport-ws`) as a platform admin; returns
+/// the payload of the server's first answer (`next` or `error`) to it.
+pub(crate) async fn over_websocket(app: &TestApp, query: &str, variables: Value) -> Value {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::http::HeaderValue;
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind a local port");
+    let address = listener.local_addr().expect("local address");
+    let router = app.router.clone();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let mut request = format!("ws://{address}/graphql/ws")
+        .into_client_request()
+        .expect("request");
+    request.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        HeaderValue::from_static("graphql-transport-ws"),
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("the handshake succeeds");
+    let token = crate::support::platform_admin();
+    for message in [
+        json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } }),
+        json!({ "type": "subscribe", "id": "1", "payload": { "query": query, "variables": variables } }),
+    ] {
+        socket
+            .send(Message::text(message.to_string()))
+            .await
+            .expect("send");
+    }
+    loop {
+        let message = tokio::time::timeout(std::time::Duration::from_secs(10), socket.next())
+            .await
+            .expect("the server answers")
+            .expect("the socket stays open")
+            .expect("a message");
+        let Message::Text(text) = message else {
+            continue;
+        };
+        let message: Value = serde_json::from_str(text.as_str()).expect("JSON");
+        if matches!(message["type"].as_str(), Some("next" | "error")) {
+            return message["payload"].clone();
+        }
+    }
+}
+
+async fn should_refuse_a_fragment_fan_out_over_websocket(backend: Backend) {
+    let app = app_with(backend, Limits::default()).await;
+    let started = std::time::Instant::now();
+    let payload = over_websocket(
+        &app,
+        &fan_out(27, "brokers(first: 1) { totalCount }"),
+        json!({}),
+    )
+    .await;
+    assert!(started.elapsed() < QUICKLY, "took {:?}", started.elapsed());
+    assert_eq!(
+        crate::support::errors_codes(&payload),
+        ["MAX_FIELDS_EXCEEDED"],
+        "{payload}"
+    );
+    assert!(payload.get("data").is_none_or(Value::is_null), "{payload}");
+    // And the playground's introspection query still runs there.
+    let payload = over_websocket(&app, INTROSPECTION_QUERY, json!({})).await;
+    assert!(payload.get("errors").is_none(), "{payload}");
+    assert_eq!(payload["data"]["__schema"]["queryType"]["name"], "Query");
+}
+
 // --- the defaults -------------------------------------------------------------------------
 
 #[test]
 fn should_default_to_the_documented_limits() {
     let limits = Limits::default();
     assert_eq!(limits.max_depth, 15);
+    assert_eq!(limits.max_fields, 2_000);
     assert_eq!(limits.max_complexity, 50_000);
     assert_eq!(limits.max_aliases, 30);
     assert_eq!(limits.max_root_fields, 20);
@@ -383,108 +561,7 @@ async fn should_apply_the_default_limits_at_their_bounds(backend: Backend) {
 /// directiveIsRepeatable: true, schemaDescription: true, inputValueDeprecation: true })`, what
 /// GraphiQL sends. async-graphql counts it 14 fields deep (`__schema`, `types`, `fields`,
 /// `args`, `type`, eight `ofType`, `kind`) and at a complexity of 208 on this schema.
-const INTROSPECTION_QUERY: &str = r#"
-    query IntrospectionQuery {
-      __schema {
-        description
-        queryType { name }
-        mutationType { name }
-        subscriptionType { name }
-        types {
-          ...FullType
-        }
-        directives {
-          name
-          description
-          isRepeatable
-          locations
-          args(includeDeprecated: true) {
-            ...InputValue
-          }
-        }
-      }
-    }
-
-    fragment FullType on __Type {
-      kind
-      name
-      description
-      specifiedByURL
-      fields(includeDeprecated: true) {
-        name
-        description
-        args(includeDeprecated: true) {
-          ...InputValue
-        }
-        type {
-          ...TypeRef
-        }
-        isDeprecated
-        deprecationReason
-      }
-      inputFields(includeDeprecated: true) {
-        ...InputValue
-      }
-      interfaces {
-        ...TypeRef
-      }
-      enumValues(includeDeprecated: true) {
-        name
-        description
-        isDeprecated
-        deprecationReason
-      }
-      possibleTypes {
-        ...TypeRef
-      }
-    }
-
-    fragment InputValue on __InputValue {
-      name
-      description
-      type { ...TypeRef }
-      defaultValue
-      isDeprecated
-      deprecationReason
-    }
-
-    fragment TypeRef on __Type {
-      kind
-      name
-      ofType {
-        kind
-        name
-        ofType {
-          kind
-          name
-          ofType {
-            kind
-            name
-            ofType {
-              kind
-              name
-              ofType {
-                kind
-                name
-                ofType {
-                  kind
-                  name
-                  ofType {
-                    kind
-                    name
-                    ofType {
-                      kind
-                      name
-                    }
-                  }
-                }
-              }
-            }
-          }
-        }
-      }
-    }
-"#;
+const INTROSPECTION_QUERY: &str = include_str!("../fixtures/introspection.graphql");
 
 async fn should_pass_the_playground_introspection_query_under_default_limits(backend: Backend) {
     let app = app_with(backend, Limits::default()).await;
@@ -508,6 +585,59 @@ async fn should_pass_the_playground_introspection_query_under_default_limits(bac
             .any(|field| field["type"]["kind"] == "NON_NULL"
                 && field["type"]["ofType"]["name"].is_string())
     );
+}
+
+/// `copies` aliased `__schema { types { ...FullType } }` selections, with the playground's
+/// fragments.
+fn aliased_introspection(copies: usize) -> String {
+    let fragments = &INTROSPECTION_QUERY[INTROSPECTION_QUERY
+        .find("fragment FullType")
+        .expect("the FullType fragment")..];
+    let selections = aliased("s", "__schema { types { ...FullType } }", copies);
+    format!("query {{ {selections} }}\n{fragments}")
+}
+
+async fn should_cost_introspection_by_what_it_answers(backend: Backend) {
+    // Fields and aliases allowed in plenty, so that complexity alone refuses.
+    let app = app_with(
+        backend,
+        Limits {
+            max_fields: 1_000_000,
+            ..Limits::default()
+        },
+    )
+    .await;
+    let response = post(&app, &aliased_introspection(1), json!({})).await;
+    assert_eq!(response.status, StatusCode::OK, "{}", response.body);
+    assert!(response.body.get("errors").is_none(), "{}", response.body);
+    // Twenty copies answered 2 MB for an 8.5 KB document; async-graphql counts them at 4,000.
+    let query = aliased_introspection(20);
+    assert!(query.len() < 10 * 1024, "{}", query.len());
+    app.reset_statements();
+    let response = post(&app, &query, json!({})).await;
+    assert_eq!(
+        response.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        response.body
+    );
+    assert_eq!(
+        response.codes(),
+        ["MAX_COMPLEXITY_EXCEEDED"],
+        "{}",
+        response.body
+    );
+    assert!(response.body.get("data").is_none(), "{}", response.body);
+    // Under the default limits the twenty copies are refused too, before anything runs.
+    let app = app_with(backend, Limits::default()).await;
+    let response = post(&app, &query, json!({})).await;
+    assert_eq!(
+        response.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        response.body
+    );
+    assert!(response.body.to_string().len() < 1024, "{}", response.body);
 }
 
 async fn should_pass_a_realistic_dashboard_query_under_default_limits(backend: Backend) {
@@ -702,6 +832,9 @@ async fn should_not_serve_the_playground_when_introspection_is_off(backend: Back
 }
 
 backend_tests!(
+    should_refuse_a_fragment_fan_out_with_max_fields_exceeded_before_expanding_it,
+    should_refuse_an_operation_one_field_over_max_fields,
+    should_refuse_a_fragment_fan_out_over_websocket,
     should_refuse_a_query_one_level_deeper_than_max_depth,
     should_refuse_a_query_one_point_over_max_complexity,
     should_refuse_a_query_with_one_alias_over_max_aliases,
@@ -715,6 +848,7 @@ backend_tests!(
     should_apply_the_default_limits_at_their_bounds,
     should_pass_the_playground_introspection_query_under_default_limits,
     should_pass_a_realistic_dashboard_query_under_default_limits,
+    should_cost_introspection_by_what_it_answers,
     should_refuse_a_hundred_by_hundred_by_hundred_query_under_default_limits,
     should_accept_a_batch_of_exactly_the_default_max_batch_size,
     should_apply_operation_limits_to_each_operation_of_a_batch,

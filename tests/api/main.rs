@@ -10,6 +10,7 @@ mod cli;
 mod connections;
 mod database_down;
 mod graph;
+mod hardening_errors;
 mod hardening_scope;
 mod hardening_transport;
 mod http_rules;

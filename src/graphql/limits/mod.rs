@@ -6,10 +6,20 @@
 //!   as async-graphql counts, 15 as design.md counts; its `ofType` chain grows in newer ones);
 //!   Apollo Router allows 100 and graphql-armor 6 (with introspection exempt); 15 also fits
 //!   the deepest dashboard path (broker → organizations → users → subscriptions, 13).
+//! - fields 2,000, every fragment expanded where it is spread (fields, spreads and inline
+//!   fragments each count): the playground's introspection query reaches 218 and the heaviest
+//!   dashboard a few dozen, so 2,000 leaves a margin of ten; a document of 32 KiB without
+//!   fragments can hold a few thousand, and async-graphql's checks and visitors, which walk the
+//!   expansion, then walk at most 2,000 nodes each (microseconds, where 2^28 took minutes).
 //! - complexity 50,000: each field costs 1, a connection multiplies what it selects by the
 //!   page it asks for (`first`/`last`, 20 when absent), the way GitHub counts nodes (GitHub caps
 //!   at 500,000 nodes; graphql-armor's default cost limit is 5,000). The heaviest dashboard
 //!   (50 organizations × 20 users) costs about 7,000; 100 × 100 × 100 is refused.
+//!   Introspection is costed the same way, by what it answers: each field and each item of its
+//!   lists (types, fields, arguments, enum values, ...), counted against the schema itself
+//!   ([`introspection`]); the playground's introspection query costs about 6,000 (async-graphql
+//!   would count 208), so a handful of aliased copies is refused. The rest of a document is
+//!   costed by async-graphql, each part against this limit.
 //! - aliases 30, root fields 20: Apollo Router's defaults (graphql-armor allows 15 aliases).
 //! - directives per field 10: graphql-armor allows 50 per operation; more than a handful on a
 //!   single field is never legitimate.
@@ -18,11 +28,18 @@
 //! - batch 10 operations (graphql-armor and Apollo Router leave batching off by default).
 //! - request time-out 30 s, Apollo Router's default.
 
+mod introspection;
+mod measure;
+
 use std::collections::HashSet;
 use std::time::Duration;
 
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
-use async_graphql::{ErrorExtensionValues, ServerError, ServerResult};
+use async_graphql::{ServerError, ServerResult};
+
+use super::errors::with_code;
+
+use measure::{MAX_NESTING, Measure, Measurer, Unmeasurable};
 
 /// The limits of one operation.
 #[derive(Debug, Clone, clap::Args)]
@@ -35,6 +52,14 @@ pub struct Limits {
         global = true
     )]
     pub max_depth: usize,
+    /// Most fields an operation reaches, every fragment counted each time it is spread.
+    #[arg(
+        long,
+        env = "BROKERGRAPH_MAX_FIELDS",
+        default_value_t = 2_000,
+        global = true
+    )]
+    pub max_fields: usize,
     /// Highest cost (fields, multiplied by the page sizes of connections).
     #[arg(
         long,
@@ -88,6 +113,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_depth: 15,
+            max_fields: 2_000,
             max_complexity: 50_000,
             max_aliases: 30,
             max_root_fields: 20,
@@ -115,22 +141,6 @@ pub fn page_cost(first: Option<i32>, last: Option<i32>) -> usize {
 
 fn refused(code: &str, message: String) -> ServerError {
     with_code(ServerError::new(message, None), code)
-}
-
-/// The code of one of async-graphql's own limit errors.
-fn code_of(error: &ServerError) -> Option<&'static str> {
-    let message = error.message.as_str();
-    if message.starts_with("Query is too complex") {
-        Some("MAX_COMPLEXITY_EXCEEDED")
-    } else if message.starts_with("Query is nested too deep")
-        || message.starts_with("The recursion depth of the query")
-    {
-        Some("MAX_DEPTH_EXCEEDED")
-    } else if message.starts_with("The number of directives on the field") {
-        Some("MAX_DIRECTIVES_EXCEEDED")
-    } else {
-        None
-    }
 }
 
 fn count_aliases(set: &SelectionSet) -> usize {
@@ -196,10 +206,58 @@ fn asks_introspection<'a>(
     })
 }
 
-/// Parses a query document and applies the limits async-graphql has no setting for: its size,
-/// aliases, root fields and (when it is off) introspection. The HTTP handler and the WebSocket
-/// schema both call this before async-graphql runs the document (which then checks depth,
-/// complexity, recursion and directives while validating).
+/// Refuses an operation whose fragment expansion is too large or too deep, measuring every
+/// fragment once (see [`measure`]). It runs before anything else walks the document's
+/// operations: async-graphql's own checks and visitors walk the expansion, and after this they
+/// walk at most `max_fields` selections. Depth is checked here rather than by async-graphql,
+/// whose depth visitor walks the expansion.
+fn check_expansion(limits: &Limits, document: &ExecutableDocument) -> ServerResult<()> {
+    let mut measurer = Measurer::new(document);
+    let mut total = Measure::default();
+    for (_, operation) in document.operations.iter() {
+        let measure = measurer
+            .selection_set(&operation.node.selection_set.node, 0)
+            .map_err(|error| match error {
+                Unmeasurable::Cycle(name) => refused(
+                    "GRAPHQL_VALIDATION_FAILED",
+                    format!("Cannot spread fragment \"{name}\" within itself"),
+                ),
+                Unmeasurable::TooNested => refused(
+                    "MAX_DEPTH_EXCEEDED",
+                    format!(
+                        "selections, fragment spreads included, nest more than {MAX_NESTING} levels deep"
+                    ),
+                ),
+            })?;
+        total.selections = total.selections.saturating_add(measure.selections);
+        total.depth = total.depth.max(measure.depth);
+    }
+    if total.selections > limits.max_fields as u64 {
+        return Err(refused(
+            "MAX_FIELDS_EXCEEDED",
+            format!(
+                "the query reaches more than {} fields once its fragments are expanded",
+                limits.max_fields
+            ),
+        ));
+    }
+    if total.depth > limits.max_depth {
+        return Err(refused(
+            "MAX_DEPTH_EXCEEDED",
+            format!(
+                "the query is {} fields deep; at most {} are allowed",
+                total.depth, limits.max_depth
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Parses a query document and applies the limits async-graphql has no setting for (or none it
+/// applies without walking the fragment expansion): its size, fields and depth with fragments
+/// expanded, aliases, root fields and (when it is off) introspection. The HTTP handler and the
+/// WebSocket schema both call this before async-graphql runs the document (which then checks
+/// complexity and directives while validating).
 pub fn check_document(limits: &Limits, query: &str) -> ServerResult<ExecutableDocument> {
     if query.len() > limits.max_query_bytes {
         return Err(refused(
@@ -212,6 +270,7 @@ pub fn check_document(limits: &Limits, query: &str) -> ServerResult<ExecutableDo
     }
     let document = async_graphql::parser::parse_query(query)
         .map_err(|error| with_code(error.into(), "GRAPHQL_PARSE_FAILED"))?;
+    check_expansion(limits, &document)?;
     let aliases: usize = document
         .operations
         .iter()
@@ -232,8 +291,19 @@ pub fn check_document(limits: &Limits, query: &str) -> ServerResult<ExecutableDo
             ),
         ));
     }
+    let mut introspection =
+        introspection::Cost::new(&introspection::MODEL, &document, limits.max_complexity);
     for (_, operation) in document.operations.iter() {
         let selection = &operation.node.selection_set.node;
+        if introspection.operation(selection).is_err() {
+            return Err(refused(
+                "MAX_COMPLEXITY_EXCEEDED",
+                format!(
+                    "the query's introspection answers more than {} fields and items",
+                    limits.max_complexity
+                ),
+            ));
+        }
         if !limits.introspection && asks_introspection(&document, selection, &mut HashSet::new()) {
             // async-graphql would answer `null` for these; a refusal is clearer.
             return Err(refused(
@@ -255,24 +325,6 @@ pub fn check_document(limits: &Limits, query: &str) -> ServerResult<ExecutableDo
     Ok(document)
 }
 
-/// The error async-graphql reports for a document it refused before running it, with its
-/// code: a limit's own, else `otherwise` (the stage that refused it).
-pub fn code_refusal(error: ServerError, otherwise: &str) -> ServerError {
-    let code = code_of(&error).unwrap_or(otherwise);
-    with_code(error, code)
-}
-
-/// Gives `error` a code unless it has one.
-pub fn with_code(mut error: ServerError, code: &str) -> ServerError {
-    let extensions = error
-        .extensions
-        .get_or_insert_with(ErrorExtensionValues::default);
-    if extensions.get("code").is_none() {
-        extensions.set("code", code);
-    }
-    error
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -284,6 +336,34 @@ mod tests {
         assert_eq!(page_cost(None, Some(7)), 7);
         assert_eq!(page_cost(Some(-3), None), 1);
         assert_eq!(page_cost(Some(1000), None), 100);
+    }
+
+    /// What GraphiQL sends (graphql-js 16's `getIntrospectionQuery` with every option on).
+    const INTROSPECTION_QUERY: &str = include_str!("../../../tests/fixtures/introspection.graphql");
+
+    #[test]
+    fn the_playground_introspection_query_is_well_within_the_default_limits() {
+        let document = async_graphql::parser::parse_query(INTROSPECTION_QUERY).unwrap();
+        let (_, operation) = document.operations.iter().next().unwrap();
+        let measure = Measurer::new(&document)
+            .selection_set(&operation.node.selection_set.node, 0)
+            .unwrap();
+        let limits = Limits::default();
+        assert!(
+            measure.selections * 5 <= limits.max_fields as u64,
+            "{measure:?}"
+        );
+        assert_eq!(measure.depth, 14);
+        assert!(check_document(&limits, INTROSPECTION_QUERY).is_ok());
+        let mut cost = introspection::Cost::new(&introspection::MODEL, &document, usize::MAX);
+        cost.operation(&operation.node.selection_set.node).unwrap();
+        // It passes with a margin, and a handful of aliased copies does not.
+        assert!(cost.spent() * 4 < limits.max_complexity, "{}", cost.spent());
+        assert!(
+            cost.spent() * 10 > limits.max_complexity,
+            "{}",
+            cost.spent()
+        );
     }
 
     #[test]
