@@ -272,10 +272,18 @@ async fn should_seal_cursors_and_guard_filters_and_orders_on_emails(app: TestApp
         cursors(&response.body["data"], &mut found);
         assert!(found.len() >= 20, "{found:?}");
         for cursor in &found {
-            for reading in readings(cursor) {
+            for (index, reading) in readings(cursor).into_iter().enumerate() {
                 for user in [&admin, &member, &colleagues[0], &colleagues[1]] {
+                    assert!(
+                        !reading.contains(&user.email),
+                        "{cursor} reads as {reading}"
+                    );
+                    // A short local part ("bob") turns up by chance in the random base64 of a
+                    // sealed cursor; in its decodings only a leak would put it there.
                     let local = user.email.split('@').next().unwrap();
-                    assert!(!reading.contains(local), "{cursor} reads as {reading}");
+                    if index > 0 {
+                        assert!(!reading.contains(local), "{cursor} reads as {reading}");
+                    }
                 }
             }
         }
