@@ -5,8 +5,9 @@
 //! and its record are never apart, and a failure leaves nothing half-written.
 
 pub mod audit;
-pub mod catalog;
 pub mod consent;
+pub mod countries;
+pub mod directory_roles;
 pub mod management;
 pub mod policy;
 pub mod provisioning;
