@@ -8,7 +8,7 @@ pub mod audit;
 pub mod consent;
 pub mod countries;
 pub mod directory_roles;
-pub mod management;
+pub mod manage;
 pub mod policy;
 pub mod provisioning;
 pub mod tenancy;

@@ -1,12 +1,14 @@
 //! Mutations that manage the graph: brokers, organizations, users, catalog services,
 //! subscriptions and assignments. Each returns the changed object so clients can update their
-//! caches; the rules live in `crate::domain::management`.
+//! caches; the rules live in `crate::domain::manage`.
 
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 
-use crate::domain::management::{
-    self, BrokerInput, OrganizationInput, ServiceInput, SubscriptionInput, UserInput,
-};
+use crate::domain::manage::broker::{self as brokers, BrokerInput};
+use crate::domain::manage::organization::{self as organizations, OrganizationInput};
+use crate::domain::manage::service::{self as catalog, ServiceInput};
+use crate::domain::manage::subscription::{self as subscriptions, SubscriptionInput};
+use crate::domain::manage::user::{self as users, UserInput};
 use crate::error::ApiResult;
 
 use super::broker::Broker;
@@ -181,7 +183,7 @@ impl ManageMutation {
             slug: Some(input.slug),
             name: Some(input.name),
         };
-        let row = management::create_broker(services, principal, changes).await?;
+        let row = brokers::create(services, principal, changes).await?;
         Ok(BrokerPayload {
             broker: Broker(row),
         })
@@ -198,7 +200,7 @@ impl ManageMutation {
             slug: input.slug,
             name: input.name,
         };
-        let row = management::update_broker(services, principal, id, changes).await?;
+        let row = brokers::update(services, principal, id, changes).await?;
         Ok(BrokerPayload {
             broker: Broker(row),
         })
@@ -212,7 +214,7 @@ impl ManageMutation {
     ) -> ApiResult<DeletePayload> {
         let (services, principal) = caller(ctx)?;
         let id = ids::required(Kind::Broker, &input.id, "id")?;
-        let row = management::delete_broker(services, principal, id).await?;
+        let row = brokers::delete(services, principal, id).await?;
         Ok(deleted(Kind::Broker, row.id))
     }
 
@@ -231,7 +233,7 @@ impl ManageMutation {
             vat_number: input.vat_number,
             customer_number: input.customer_number,
         };
-        let row = management::create_organization(services, principal, changes).await?;
+        let row = organizations::create(services, principal, changes).await?;
         Ok(OrganizationPayload {
             organization: Organization(row),
         })
@@ -253,7 +255,7 @@ impl ManageMutation {
             vat_number: input.vat_number,
             customer_number: input.customer_number,
         };
-        let row = management::update_organization(services, principal, id, changes).await?;
+        let row = organizations::update(services, principal, id, changes).await?;
         Ok(OrganizationPayload {
             organization: Organization(row),
         })
@@ -268,7 +270,7 @@ impl ManageMutation {
     ) -> ApiResult<DeletePayload> {
         let (services, principal) = caller(ctx)?;
         let id = ids::required(Kind::Organization, &input.id, "id")?;
-        let row = management::delete_organization(services, principal, id).await?;
+        let row = organizations::delete(services, principal, id).await?;
         Ok(deleted(Kind::Organization, row.id))
     }
 
@@ -288,7 +290,7 @@ impl ManageMutation {
             display_name: Some(input.display_name),
             role: Some(input.role.into()),
         };
-        let row = management::create_user(services, principal, changes).await?;
+        let row = users::create(services, principal, changes).await?;
         Ok(UserPayload { user: User(row) })
     }
 
@@ -309,14 +311,14 @@ impl ManageMutation {
             display_name: input.display_name,
             role: input.role.map(Into::into),
         };
-        let row = management::update_user(services, principal, id, changes).await?;
+        let row = users::update(services, principal, id, changes).await?;
         Ok(UserPayload { user: User(row) })
     }
 
     async fn delete_user(&self, ctx: &Context<'_>, input: DeleteInput) -> ApiResult<DeletePayload> {
         let (services, principal) = caller(ctx)?;
         let id = ids::required(Kind::User, &input.id, "id")?;
-        let row = management::delete_user(services, principal, id).await?;
+        let row = users::delete(services, principal, id).await?;
         Ok(deleted(Kind::User, row.id))
     }
 
@@ -332,7 +334,7 @@ impl ManageMutation {
             vendor: Some(input.vendor.into()),
             sku: Some(input.sku),
         };
-        let row = management::create_service(services, principal, changes).await?;
+        let row = catalog::create(services, principal, changes).await?;
         Ok(ServicePayload {
             service: Service(row),
         })
@@ -351,7 +353,7 @@ impl ManageMutation {
             vendor: input.vendor.map(Into::into),
             sku: input.sku,
         };
-        let row = management::update_service(services, principal, id, changes).await?;
+        let row = catalog::update(services, principal, id, changes).await?;
         Ok(ServicePayload {
             service: Service(row),
         })
@@ -365,7 +367,7 @@ impl ManageMutation {
     ) -> ApiResult<DeletePayload> {
         let (services, principal) = caller(ctx)?;
         let id = ids::required(Kind::Service, &input.id, "id")?;
-        let row = management::delete_service(services, principal, id).await?;
+        let row = catalog::delete(services, principal, id).await?;
         Ok(deleted(Kind::Service, row.id))
     }
 
@@ -391,7 +393,7 @@ impl ManageMutation {
             quantity: Some(input.quantity),
             status: Some(input.status.into()),
         };
-        let row = management::create_subscription(services, principal, changes).await?;
+        let row = subscriptions::create(services, principal, changes).await?;
         Ok(SubscriptionPayload {
             subscription: ServiceSubscription(row),
         })
@@ -410,7 +412,7 @@ impl ManageMutation {
             quantity: input.quantity,
             status: input.status.map(Into::into),
         };
-        let row = management::update_subscription(services, principal, id, changes).await?;
+        let row = subscriptions::update(services, principal, id, changes).await?;
         Ok(SubscriptionPayload {
             subscription: ServiceSubscription(row),
         })
@@ -423,7 +425,7 @@ impl ManageMutation {
     ) -> ApiResult<DeletePayload> {
         let (services, principal) = caller(ctx)?;
         let id = ids::required(Kind::ServiceSubscription, &input.id, "id")?;
-        let row = management::delete_subscription(services, principal, id).await?;
+        let row = subscriptions::delete(services, principal, id).await?;
         Ok(deleted(Kind::ServiceSubscription, row.id))
     }
 
@@ -441,7 +443,7 @@ impl ManageMutation {
         )?;
         let user = ids::required(Kind::User, &input.user_id, "userId")?;
         let (subscription, user) =
-            management::assign(services, principal, subscription, user).await?;
+            subscriptions::assign(services, principal, subscription, user).await?;
         Ok(AssignmentPayload {
             subscription: ServiceSubscription(subscription),
             user: User(user),
@@ -462,7 +464,7 @@ impl ManageMutation {
         )?;
         let user = ids::required(Kind::User, &input.user_id, "userId")?;
         let (subscription, user) =
-            management::unassign(services, principal, subscription, user).await?;
+            subscriptions::unassign(services, principal, subscription, user).await?;
         Ok(AssignmentPayload {
             subscription: ServiceSubscription(subscription),
             user: User(user),
