@@ -13,7 +13,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::audit::{self, Event};
-use super::catalog;
+use super::directory_roles;
 use super::{Services, policy, validate, visible};
 use crate::auth::Principal;
 use crate::error::ApiError;
@@ -54,7 +54,7 @@ fn roles(requested: &[String]) -> Result<Vec<&'static str>, ApiError> {
     let mut names = Vec::new();
     for role in requested {
         let role = validate::name("directoryRoles", role, validate::MAX_NAME)?;
-        let found = catalog::find_role(&role).ok_or_else(|| {
+        let found = directory_roles::find_role(&role).ok_or_else(|| {
             ApiError::bad_input(
                 "directoryRoles",
                 format!("`{role}` is not a Microsoft Entra built-in role"),

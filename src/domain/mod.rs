@@ -5,9 +5,10 @@
 //! and its record are never apart, and a failure leaves nothing half-written.
 
 pub mod audit;
-pub mod catalog;
 pub mod consent;
-pub mod management;
+pub mod countries;
+pub mod directory_roles;
+pub mod manage;
 pub mod policy;
 pub mod provisioning;
 pub mod tenancy;

@@ -16,7 +16,7 @@ use unicode_normalization::UnicodeNormalization;
 use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
 use uuid::Uuid;
 
-use super::catalog;
+use super::countries;
 use crate::error::ApiError;
 
 pub const MAX_NAME: usize = 200;
@@ -175,7 +175,7 @@ fn plain<'a>(field: &str, value: &'a str) -> Result<&'a str, ApiError> {
 pub fn country(field: &str, value: &str) -> Result<String, ApiError> {
     let value = plain(field, value)?;
     let code = value.to_ascii_uppercase();
-    if catalog::is_country(&code) {
+    if countries::is_country(&code) {
         Ok(code)
     } else {
         Err(ApiError::bad_input(
