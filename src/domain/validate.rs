@@ -629,6 +629,20 @@ mod tests {
             Err("`f` contains an invisible format character (U+200B)"),
         ),
         ("country", country_of, "de", Ok("DE")),
+        ("country", country_of, " us ", Ok("US")),
+        // Two letters are not enough: `UK` is only reserved, `XX` user-assigned.
+        (
+            "country",
+            country_of,
+            "uk",
+            Err("`uk` is not an ISO 3166-1 alpha-2 country code"),
+        ),
+        (
+            "country",
+            country_of,
+            "Germany",
+            Err("`Germany` is not an ISO 3166-1 alpha-2 country code"),
+        ),
         (
             "country",
             country_of,
