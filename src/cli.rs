@@ -315,7 +315,7 @@ async fn serve(cli: &Cli) -> anyhow::Result<()> {
         db,
         partner_center,
         cipher,
-        partner_center_deadline: partner_center_deadline(&cli.partner_center),
+        partner_center_deadline: cli.partner_center.deadline(),
     };
     let state = AppState::new(services, auth.authenticator, cli.limits.clone(), config);
     let listener = TcpListener::bind(cli.serve.listen)
@@ -334,15 +334,6 @@ async fn serve(cli: &Cli) -> anyhow::Result<()> {
     http::serve::serve(listener, http::app(state), serve_config, shutdown_signal()).await;
     tracing::info!("stopped");
     Ok(())
-}
-
-/// The longest one Partner Center operation may take: every attempt, and the waits between
-/// them (at most 10 s each, a `Retry-After` included), with a little to spare.
-fn partner_center_deadline(config: &PartnerCenterConfig) -> std::time::Duration {
-    let attempts = u64::from(config.partner_center_attempts.max(1));
-    std::time::Duration::from_secs(
-        config.partner_center_timeout_seconds * attempts + 10 * (attempts - 1) + 2,
-    )
 }
 
 /// Resolves on SIGINT or SIGTERM; in-flight requests then finish before the server stops.
