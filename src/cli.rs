@@ -38,7 +38,7 @@ pub struct Cli {
     #[arg(
         long,
         env = "BROKERGRAPH_DB_MAX_CONNECTIONS",
-        default_value_t = 16,
+        default_value_t = db::DEFAULT_MAX_CONNECTIONS,
         global = true
     )]
     pub db_max_connections: u32,
@@ -122,14 +122,14 @@ pub struct ServeArgs {
     pub listen: SocketAddr,
 
     /// Largest request body, in bytes.
-    #[arg(long, env = "BROKERGRAPH_MAX_BODY_BYTES", default_value_t = 1024 * 1024, global = true)]
+    #[arg(long, env = "BROKERGRAPH_MAX_BODY_BYTES", default_value_t = HttpConfig::DEFAULTS.max_body_bytes, global = true)]
     pub max_body_bytes: usize,
 
     /// Most operations in one batched request.
     #[arg(
         long,
         env = "BROKERGRAPH_MAX_BATCH_SIZE",
-        default_value_t = 10,
+        default_value_t = HttpConfig::DEFAULTS.max_batch_size,
         global = true
     )]
     pub max_batch_size: usize,
@@ -138,7 +138,7 @@ pub struct ServeArgs {
     #[arg(
         long,
         env = "BROKERGRAPH_HEADER_READ_TIMEOUT",
-        default_value_t = 10,
+        default_value_t = ServeConfig::DEFAULTS.header_read_timeout.as_secs(),
         global = true
     )]
     pub header_read_timeout_seconds: u64,
@@ -147,7 +147,7 @@ pub struct ServeArgs {
     #[arg(
         long,
         env = "BROKERGRAPH_BODY_READ_TIMEOUT",
-        default_value_t = 30,
+        default_value_t = HttpConfig::DEFAULTS.body_read_timeout.as_secs(),
         global = true
     )]
     pub body_read_timeout_seconds: u64,
@@ -157,7 +157,7 @@ pub struct ServeArgs {
     #[arg(
         long,
         env = "BROKERGRAPH_WEBSOCKET_MAX_IN_FLIGHT",
-        default_value_t = 32,
+        default_value_t = HttpConfig::DEFAULTS.websocket_max_in_flight as u64,
         value_parser = clap::value_parser!(u64).range(1..),
         global = true
     )]
@@ -167,10 +167,32 @@ pub struct ServeArgs {
     #[arg(
         long,
         env = "BROKERGRAPH_WEBSOCKET_INIT_TIMEOUT",
-        default_value_t = 10,
+        default_value_t = HttpConfig::DEFAULTS.websocket_init_timeout.as_secs(),
         global = true
     )]
     pub websocket_init_timeout_seconds: u64,
+}
+
+impl ServeArgs {
+    /// The HTTP edge's limits these flags ask for.
+    pub fn http_config(&self, dev_token: Option<String>) -> HttpConfig {
+        HttpConfig {
+            max_body_bytes: self.max_body_bytes,
+            max_batch_size: self.max_batch_size,
+            dev_token,
+            body_read_timeout: Duration::from_secs(self.body_read_timeout_seconds),
+            websocket_max_in_flight: usize::try_from(self.websocket_max_in_flight)
+                .unwrap_or(usize::MAX),
+            websocket_init_timeout: Duration::from_secs(self.websocket_init_timeout_seconds),
+        }
+    }
+
+    /// The connection layer's time-outs these flags ask for.
+    pub fn serve_config(&self) -> ServeConfig {
+        ServeConfig {
+            header_read_timeout: Duration::from_secs(self.header_read_timeout_seconds),
+        }
+    }
 }
 
 pub fn init_tracing(cli: &Cli) {
@@ -299,23 +321,13 @@ async fn serve(cli: &Cli) -> anyhow::Result<()> {
         )?),
         _ => None,
     };
-    let config = HttpConfig {
-        max_body_bytes: cli.serve.max_body_bytes,
-        max_batch_size: cli.serve.max_batch_size,
-        dev_token: dev_token.clone(),
-        body_read_timeout: Duration::from_secs(cli.serve.body_read_timeout_seconds),
-        websocket_max_in_flight: usize::try_from(cli.serve.websocket_max_in_flight)
-            .unwrap_or(usize::MAX),
-        websocket_init_timeout: Duration::from_secs(cli.serve.websocket_init_timeout_seconds),
-    };
-    let serve_config = ServeConfig {
-        header_read_timeout: Duration::from_secs(cli.serve.header_read_timeout_seconds),
-    };
+    let config = cli.serve.http_config(dev_token.clone());
+    let serve_config = cli.serve.serve_config();
     let services = Services {
         db,
         partner_center,
         cipher,
-        partner_center_deadline: partner_center_deadline(&cli.partner_center),
+        partner_center_deadline: cli.partner_center.deadline(),
     };
     let state = AppState::new(services, auth.authenticator, cli.limits.clone(), config);
     let listener = TcpListener::bind(cli.serve.listen)
@@ -334,15 +346,6 @@ async fn serve(cli: &Cli) -> anyhow::Result<()> {
     http::serve::serve(listener, http::app(state), serve_config, shutdown_signal()).await;
     tracing::info!("stopped");
     Ok(())
-}
-
-/// The longest one Partner Center operation may take: every attempt, and the waits between
-/// them (at most 10 s each, a `Retry-After` included), with a little to spare.
-fn partner_center_deadline(config: &PartnerCenterConfig) -> std::time::Duration {
-    let attempts = u64::from(config.partner_center_attempts.max(1));
-    std::time::Duration::from_secs(
-        config.partner_center_timeout_seconds * attempts + 10 * (attempts - 1) + 2,
-    )
 }
 
 /// Resolves on SIGINT or SIGTERM; in-flight requests then finish before the server stops.
@@ -394,5 +397,18 @@ mod tests {
     fn the_cli_is_well_formed() {
         use clap::CommandFactory;
         Cli::command().debug_assert();
+    }
+
+    /// Tests build servers from `Default`s, `serve` from the command line: without flags the
+    /// two must be the same server.
+    #[test]
+    fn the_command_line_defaults_are_the_configs_defaults() {
+        let cli = Cli::try_parse_from(["brokergraph"]).unwrap();
+        assert_eq!(cli.serve.http_config(None), HttpConfig::default());
+        assert_eq!(cli.serve.serve_config(), ServeConfig::default());
+        assert_eq!(
+            cli.db_max_connections,
+            DbConfig::new(DEFAULT_DATABASE_URL).max_connections
+        );
     }
 }

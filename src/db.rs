@@ -25,11 +25,14 @@ pub struct DbConfig {
     pub schema_search_path: Option<String>,
 }
 
+/// The pool size when none is configured (`DbConfig::new` and the command line's default).
+pub const DEFAULT_MAX_CONNECTIONS: u32 = 16;
+
 impl DbConfig {
     pub fn new(url: impl Into<String>) -> Self {
         DbConfig {
             url: url.into(),
-            max_connections: 16,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
             schema_search_path: None,
         }
     }

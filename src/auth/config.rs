@@ -9,7 +9,15 @@ use jsonwebtoken::{Algorithm, DecodingKey};
 use super::jwks::JwksCache;
 use super::{Authenticator, Keys, dev};
 
-#[derive(Clone, clap::Args)]
+/// Defaults shared by clap and [`Default`], so the two cannot drift apart.
+const DEFAULT_ISSUER: &str = "brokergraph";
+const DEFAULT_AUDIENCE: &str = "brokergraph";
+const DEFAULT_LEEWAY_SECONDS: u64 = 30;
+const DEFAULT_ROLE_CLAIM: &str = "role";
+const DEFAULT_BROKER_CLAIM: &str = "broker_id";
+const DEFAULT_ORGANIZATION_CLAIM: &str = "organization_id";
+
+#[derive(Clone, PartialEq, Eq, clap::Args)]
 pub struct AuthConfig {
     /// HS256 shared secret that signs and verifies tokens.
     #[arg(
@@ -38,7 +46,7 @@ pub struct AuthConfig {
     #[arg(
         long,
         env = "BROKERGRAPH_JWT_ISSUER",
-        default_value = "brokergraph",
+        default_value = DEFAULT_ISSUER,
         global = true
     )]
     pub jwt_issuer: String,
@@ -47,7 +55,7 @@ pub struct AuthConfig {
     #[arg(
         long,
         env = "BROKERGRAPH_JWT_AUDIENCE",
-        default_value = "brokergraph",
+        default_value = DEFAULT_AUDIENCE,
         global = true
     )]
     pub jwt_audience: String,
@@ -56,7 +64,7 @@ pub struct AuthConfig {
     #[arg(
         long,
         env = "BROKERGRAPH_JWT_LEEWAY",
-        default_value_t = 30,
+        default_value_t = DEFAULT_LEEWAY_SECONDS,
         global = true
     )]
     pub jwt_leeway_seconds: u64,
@@ -65,7 +73,7 @@ pub struct AuthConfig {
     #[arg(
         long,
         env = "BROKERGRAPH_JWT_ROLE_CLAIM",
-        default_value = "role",
+        default_value = DEFAULT_ROLE_CLAIM,
         global = true
     )]
     pub jwt_role_claim: String,
@@ -74,7 +82,7 @@ pub struct AuthConfig {
     #[arg(
         long,
         env = "BROKERGRAPH_JWT_BROKER_CLAIM",
-        default_value = "broker_id",
+        default_value = DEFAULT_BROKER_CLAIM,
         global = true
     )]
     pub jwt_broker_claim: String,
@@ -83,7 +91,7 @@ pub struct AuthConfig {
     #[arg(
         long,
         env = "BROKERGRAPH_JWT_ORGANIZATION_CLAIM",
-        default_value = "organization_id",
+        default_value = DEFAULT_ORGANIZATION_CLAIM,
         global = true
     )]
     pub jwt_organization_claim: String,
@@ -123,12 +131,12 @@ impl Default for AuthConfig {
             jwt_public_key: None,
             jwks_url: None,
             jwt_algorithm: None,
-            jwt_issuer: "brokergraph".into(),
-            jwt_audience: "brokergraph".into(),
-            jwt_leeway_seconds: 30,
-            jwt_role_claim: "role".into(),
-            jwt_broker_claim: "broker_id".into(),
-            jwt_organization_claim: "organization_id".into(),
+            jwt_issuer: DEFAULT_ISSUER.into(),
+            jwt_audience: DEFAULT_AUDIENCE.into(),
+            jwt_leeway_seconds: DEFAULT_LEEWAY_SECONDS,
+            jwt_role_claim: DEFAULT_ROLE_CLAIM.into(),
+            jwt_broker_claim: DEFAULT_BROKER_CLAIM.into(),
+            jwt_organization_claim: DEFAULT_ORGANIZATION_CLAIM.into(),
         }
     }
 }
@@ -251,5 +259,25 @@ impl AuthConfig {
             signing_secret: Some(secret),
             development,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Debug, Parser)]
+    struct TestCli {
+        #[command(flatten)]
+        auth: AuthConfig,
+    }
+
+    /// The server runs clap's defaults, tests and `token` helpers run `Default`.
+    #[test]
+    fn default_is_what_the_command_line_gives_without_flags() {
+        let parsed = TestCli::try_parse_from(["test"]).unwrap();
+        assert_eq!(parsed.auth, AuthConfig::default());
     }
 }

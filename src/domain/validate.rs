@@ -553,6 +553,30 @@ mod tests {
         (
             "slug",
             slug_of,
+            "-acme",
+            Err("`-acme` is not a slug (lower-case letters, digits and dashes)"),
+        ),
+        (
+            "slug",
+            slug_of,
+            "acme-",
+            Err("`acme-` is not a slug (lower-case letters, digits and dashes)"),
+        ),
+        (
+            "slug",
+            slug_of,
+            "acme_1",
+            Err("`acme_1` is not a slug (lower-case letters, digits and dashes)"),
+        ),
+        (
+            "slug",
+            slug_of,
+            "a23456789012345678901234567890123456789012345678901234567890123456",
+            Err("`f` is longer than 64 characters"),
+        ),
+        (
+            "slug",
+            slug_of,
             "ac\u{200B}me",
             Err("`f` contains an invisible format character (U+200B)"),
         ),
@@ -607,6 +631,26 @@ mod tests {
         (
             "prefix",
             prefix_of,
+            "a23456789012345678901234567",
+            Ok("a23456789012345678901234567"),
+        ),
+        (
+            "prefix",
+            prefix_of,
+            "a234567890123456789012345678",
+            Err(
+                "`a234567890123456789012345678` is not a domain prefix (1 to 27 letters and digits)",
+            ),
+        ),
+        (
+            "prefix",
+            prefix_of,
+            ".onmicrosoft.com",
+            Err("`.onmicrosoft.com` is not a domain prefix (1 to 27 letters and digits)"),
+        ),
+        (
+            "prefix",
+            prefix_of,
             "con\u{200B}toso",
             Err("`f` contains an invisible format character (U+200B)"),
         ),
@@ -625,10 +669,48 @@ mod tests {
         (
             "domain",
             domain_of,
+            "Contoso.Example.",
+            Ok("contoso.example"),
+        ),
+        (
+            "domain",
+            domain_of,
+            "-contoso.example",
+            Err("`-contoso.example` is not a domain name"),
+        ),
+        (
+            "domain",
+            domain_of,
+            "contoso..example",
+            Err("`contoso..example` is not a domain name"),
+        ),
+        (
+            "domain",
+            domain_of,
+            "cont_oso.example",
+            Err("`cont_oso.example` is not a domain name"),
+        ),
+        (
+            "domain",
+            domain_of,
             "contoso\u{200B}.com",
             Err("`f` contains an invisible format character (U+200B)"),
         ),
         ("country", country_of, "de", Ok("DE")),
+        ("country", country_of, " us ", Ok("US")),
+        // Two letters are not enough: `UK` is only reserved, `XX` user-assigned.
+        (
+            "country",
+            country_of,
+            "uk",
+            Err("`uk` is not an ISO 3166-1 alpha-2 country code"),
+        ),
+        (
+            "country",
+            country_of,
+            "Germany",
+            Err("`Germany` is not an ISO 3166-1 alpha-2 country code"),
+        ),
         (
             "country",
             country_of,
@@ -721,8 +803,25 @@ mod tests {
 
     #[test]
     fn quantities() {
-        assert!(quantity("q", 0).is_err());
-        assert!(quantity("q", 1_000_001).is_err());
-        assert_eq!(quantity("q", 10).ok(), Some(10));
+        // (count, accepted): the bounds and one past each.
+        let cases = [
+            (i32::MIN, false),
+            (-1, false),
+            (0, false),
+            (1, true),
+            (10, true),
+            (1_000_000, true),
+            (1_000_001, false),
+            (i32::MAX, false),
+        ];
+        for (count, accepted) in cases {
+            match quantity("q", count) {
+                Ok(value) => assert!(accepted && value == count, "{count}"),
+                Err(error) => {
+                    assert!(!accepted, "{count}");
+                    assert_eq!(error.code(), "BAD_USER_INPUT", "{count}");
+                }
+            }
+        }
     }
 }

@@ -112,12 +112,7 @@ impl AuditEventFilter {
         mut select: Select<audit_event::Entity>,
     ) -> ApiResult<Select<audit_event::Entity>> {
         if let Some(id) = &self.entity_id {
-            let (_, uuid) = ids::decode(id).ok_or_else(|| {
-                ApiError::bad_input(
-                    "filter.entityId",
-                    format!("`{}` is not a valid global ID", id.as_str()),
-                )
-            })?;
+            let (_, uuid) = ids::decode_input(id, "filter.entityId")?;
             select = select.filter(audit_event::Column::EntityId.eq(uuid));
         }
         if let Some(entity_type) = self.entity_type {

@@ -26,6 +26,7 @@ use std::borrow::Cow;
 use std::future::Future;
 use std::pin::pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context as TaskContext, Poll, Waker};
 
 use async_graphql::connection::{Connection, Edge};
@@ -225,6 +226,17 @@ fn plan(set: &Positioned<SelectionSet>) -> Option<Vec<(Name, Part<'_>)>> {
         .collect()
 }
 
+/// Leaf resolvers that were not ready when polled in place. The in-place path rests on "our
+/// leaf resolvers never wait"; one that starts waiting still answers right (its node goes the
+/// usual way) but silently loses the in-place path, so it is counted here, and
+/// `tests/api/connections.rs` resolves every leaf of every object type and expects no count.
+static LEAVES_NOT_READY: AtomicUsize = AtomicUsize::new(0);
+
+/// How many leaf resolvers have not been ready at once since the process started.
+pub fn leaves_not_ready() -> usize {
+    LEAVES_NOT_READY.load(Ordering::Relaxed)
+}
+
 /// Polls a future once: its output if it needs no waiting.
 fn ready<F: Future>(future: F) -> Option<F::Output> {
     let future = pin!(future);
@@ -289,7 +301,12 @@ async fn resolve_node<N: ContainerType>(
         } else if *leaf {
             match ready(node.resolve_field(&ctx.with_field(field))) {
                 Some(Ok(Some(value))) => value,
-                _ => return node.resolve(ctx, field).await,
+                // A failure (a field guard) is reported the usual way, with its path.
+                Some(_) => return node.resolve(ctx, field).await,
+                None => {
+                    LEAVES_NOT_READY.fetch_add(1, Ordering::Relaxed);
+                    return node.resolve(ctx, field).await;
+                }
             }
         } else {
             others.push((key, *field));

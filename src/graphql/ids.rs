@@ -59,17 +59,19 @@ pub fn decode(id: &str) -> Option<(Kind, Uuid)> {
     Some((kind, Uuid::parse_str(uuid).ok()?))
 }
 
+/// Decodes an ID argument of any kind; a malformed one is bad input naming `field`. The one
+/// place that refusal is worded.
+pub fn decode_input(id: &ID, field: &str) -> Result<(Kind, Uuid), ApiError> {
+    decode(id).ok_or_else(|| {
+        ApiError::bad_input(field, format!("`{}` is not a valid global ID", id.as_str()))
+    })
+}
+
 /// Decodes an ID argument that must name a `kind`. A malformed ID is bad input; an ID of another
 /// kind is reported as `None`, like an ID that does not exist.
 pub fn decode_as(kind: Kind, id: &ID, field: &str) -> Result<Option<Uuid>, ApiError> {
-    match decode(id) {
-        Some((k, uuid)) if k == kind => Ok(Some(uuid)),
-        Some(_) => Ok(None),
-        None => Err(ApiError::bad_input(
-            field,
-            format!("`{}` is not a valid global ID", id.as_str()),
-        )),
-    }
+    let (k, uuid) = decode_input(id, field)?;
+    Ok((k == kind).then_some(uuid))
 }
 
 /// Decodes an ID an input must name: malformed is bad input, an ID of another kind is not
@@ -86,6 +88,30 @@ pub fn kind_named(name: &str) -> Option<Kind> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_malformed_id_is_refused_in_one_wording_and_another_kind_is_not_found() {
+        let uuid = Uuid::now_v7();
+        for garbage in ["garbage", "", "Zm9vOmJhcg"] {
+            let error = decode_input(&ID::from(garbage), "filter.entityId").unwrap_err();
+            assert_eq!(error.code(), "BAD_USER_INPUT");
+            assert_eq!(
+                error.message(),
+                format!("`{garbage}` is not a valid global ID")
+            );
+            assert!(
+                matches!(&error, ApiError::BadUserInput { field: Some(f), .. } if f == "filter.entityId")
+            );
+            assert!(decode_as(Kind::Broker, &ID::from(garbage), "id").is_err());
+        }
+        let broker = encode(Kind::Broker, uuid);
+        assert_eq!(decode_input(&broker, "id").ok(), Some((Kind::Broker, uuid)));
+        assert_eq!(
+            decode_as(Kind::Broker, &broker, "id").ok(),
+            Some(Some(uuid))
+        );
+        assert_eq!(decode_as(Kind::Tenant, &broker, "id").ok(), Some(None));
+    }
 
     #[test]
     fn ids_round_trip_and_keep_their_kind() {

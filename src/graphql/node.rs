@@ -61,12 +61,6 @@ async fn load(ctx: &Context<'_>, kind: Kind, id: Uuid) -> ApiResult<Option<Node>
     })
 }
 
-fn decode(id: &ID, field: &str) -> ApiResult<(Kind, Uuid)> {
-    ids::decode(id).ok_or_else(|| {
-        ApiError::bad_input(field, format!("`{}` is not a valid global ID", id.as_str()))
-    })
-}
-
 /// The most IDs one `nodes` call takes, like a page.
 const MAX_NODES: usize = super::pagination::MAX_PAGE_SIZE as usize;
 
@@ -77,7 +71,7 @@ pub struct NodeQuery;
 impl NodeQuery {
     /// The object with this global ID, or null when there is none (or it is not yours to see).
     async fn node(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Option<Node>> {
-        let (kind, uuid) = decode(&id, "id")?;
+        let (kind, uuid) = ids::decode_input(&id, "id")?;
         load(ctx, kind, uuid).await
     }
 
@@ -92,7 +86,7 @@ impl NodeQuery {
         }
         let decoded = ids
             .iter()
-            .map(|id| decode(id, "ids"))
+            .map(|id| ids::decode_input(id, "ids"))
             .collect::<ApiResult<Vec<_>>>()?;
         // Loads of one kind are batched by the loader into one statement.
         let loads = decoded

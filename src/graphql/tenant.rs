@@ -14,7 +14,8 @@ use super::organization::Organization;
 use super::pagination::{Keyed, SortKey};
 use super::{guard, request};
 use crate::auth::fields::{Field, may_read};
-use crate::error::{ApiError, ApiResult};
+use crate::domain::validate;
+use crate::error::ApiResult;
 
 impl Keyed for tenant::Model {
     fn id(&self) -> Uuid {
@@ -171,12 +172,8 @@ impl TenantQuery {
         ctx: &Context<'_>,
         microsoft_tenant_id: String,
     ) -> ApiResult<Option<Tenant>> {
-        let guid = Uuid::parse_str(microsoft_tenant_id.trim()).map_err(|_| {
-            ApiError::bad_input(
-                "microsoftTenantId",
-                format!("`{microsoft_tenant_id}` is not a GUID"),
-            )
-        })?;
+        // The validator `linkTenant` uses, so a lookup refuses what a link would refuse.
+        let guid = validate::tenant_guid("microsoftTenantId", &microsoft_tenant_id)?;
         let context = request(ctx)?;
         let found = context
             .scope

@@ -21,7 +21,7 @@ use crate::graphql::AppSchema;
 use crate::graphql::limits::Limits;
 
 /// Limits of the HTTP edge.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpConfig {
     /// The largest request body accepted, in bytes.
     pub max_body_bytes: usize,
@@ -38,16 +38,22 @@ pub struct HttpConfig {
     pub websocket_init_timeout: Duration,
 }
 
+impl HttpConfig {
+    /// The edge's limits when nothing is configured: the one copy that both `Default` and the
+    /// command line's defaults (`cli::ServeArgs`) read.
+    pub const DEFAULTS: HttpConfig = HttpConfig {
+        max_body_bytes: 1024 * 1024,
+        max_batch_size: 10,
+        dev_token: None,
+        body_read_timeout: Duration::from_secs(30),
+        websocket_max_in_flight: 32,
+        websocket_init_timeout: Duration::from_secs(10),
+    };
+}
+
 impl Default for HttpConfig {
     fn default() -> Self {
-        HttpConfig {
-            max_body_bytes: 1024 * 1024,
-            max_batch_size: 10,
-            dev_token: None,
-            body_read_timeout: Duration::from_secs(30),
-            websocket_max_in_flight: 32,
-            websocket_init_timeout: Duration::from_secs(10),
-        }
+        HttpConfig::DEFAULTS
     }
 }
 

@@ -17,18 +17,24 @@ use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
 /// Time-outs of the connection layer (the request body's is [`super::HttpConfig`]'s).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServeConfig {
     /// How long a client has to send a request's headers, from the connection's start or the
     /// previous response.
     pub header_read_timeout: Duration,
 }
 
+impl ServeConfig {
+    /// The time-outs when nothing is configured: the one copy that both `Default` and the
+    /// command line's defaults (`cli::ServeArgs`) read.
+    pub const DEFAULTS: ServeConfig = ServeConfig {
+        header_read_timeout: Duration::from_secs(10),
+    };
+}
+
 impl Default for ServeConfig {
     fn default() -> Self {
-        ServeConfig {
-            header_read_timeout: Duration::from_secs(10),
-        }
+        ServeConfig::DEFAULTS
     }
 }
 

@@ -21,8 +21,9 @@ use super::{CallIds, Customer, NewCustomer, PartnerCenter, PartnerCenterError};
 /// Back-off before the second attempt; doubled before each further one.
 const DEFAULT_BACKOFF: Duration = Duration::from_millis(200);
 /// Upper bound of any wait between attempts, whether from back-off or from `Retry-After`, so a
-/// misbehaving server cannot park a GraphQL request for minutes.
-const MAX_WAIT: Duration = Duration::from_secs(10);
+/// misbehaving server cannot park a GraphQL request for minutes. Public because the operation's
+/// deadline ([`super::PartnerCenterConfig::deadline`]) must leave room for these waits.
+pub const MAX_WAIT: Duration = Duration::from_secs(10);
 /// Partner Center's answers are a few KiB; anything far larger is not an answer we understand.
 const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// What a client sees when Partner Center refuses a request without saying why.

@@ -112,6 +112,9 @@ pub trait PartnerCenter: Send + Sync + 'static {
 /// Defaults shared by clap and [`Default`], so the two cannot drift apart.
 const DEFAULT_TIMEOUT_SECONDS: u64 = 10;
 const DEFAULT_ATTEMPTS: u32 = 3;
+/// What [`PartnerCenterConfig::deadline`] adds to the attempts and waits: the time between
+/// attempts that is neither (building a request, logging).
+const DEADLINE_SPARE: Duration = Duration::from_secs(2);
 
 /// Configuration (clap, with env fallbacks; `global = true` on every arg like the rest of the
 /// CLI).
@@ -213,6 +216,17 @@ impl PartnerCenterConfig {
         )?;
         Ok(Arc::new(client))
     }
+
+    /// The longest one Partner Center operation may take: every attempt, the waits between
+    /// them (each at most [`http::MAX_WAIT`], a `Retry-After` included), and a little to spare.
+    /// Saturating, so an absurd configured time-out means "no deadline", not an overflow.
+    pub fn deadline(&self) -> Duration {
+        let attempts = self.partner_center_attempts.max(1);
+        Duration::from_secs(self.partner_center_timeout_seconds)
+            .saturating_mul(attempts)
+            .saturating_add(http::MAX_WAIT.saturating_mul(attempts - 1))
+            .saturating_add(DEADLINE_SPARE)
+    }
 }
 
 #[cfg(test)]
@@ -262,6 +276,29 @@ mod tests {
             parsed.partner_center_attempts,
             default.partner_center_attempts
         );
+    }
+
+    #[test]
+    fn the_deadline_leaves_room_for_every_attempt_and_every_capped_wait() {
+        for attempts in [0, 1, 3, 7] {
+            let config = PartnerCenterConfig {
+                partner_center_timeout_seconds: 5,
+                partner_center_attempts: attempts,
+                ..PartnerCenterConfig::default()
+            };
+            let tries = attempts.max(1);
+            let busiest = Duration::from_secs(5) * tries + http::MAX_WAIT * (tries - 1);
+            assert!(config.deadline() > busiest, "{attempts} attempts");
+            assert!(
+                config.deadline() <= busiest + DEADLINE_SPARE,
+                "{attempts} attempts"
+            );
+        }
+        let absurd = PartnerCenterConfig {
+            partner_center_timeout_seconds: u64::MAX,
+            ..PartnerCenterConfig::default()
+        };
+        assert_eq!(absurd.deadline(), Duration::MAX);
     }
 
     #[test]

@@ -4,9 +4,11 @@
 //! fragment, which sends it async-graphql's way; so are the objects of one-to-one relations
 //! (`InPlace`).
 
-use entity::enums::OrganizationRole;
-use entity::{organization, user};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use entity::enums::{OrganizationRole, ServiceAccountStatus};
+use entity::{audit_event, organization, service_account, tenant, user};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
+};
 use serde_json::{Value, json};
 
 use crate::db_tests;
@@ -224,8 +226,185 @@ async fn should_page_the_same_with_and_without_total_count(app: TestApp) {
     assert_eq!(flags.len(), 3, "{flags:?}");
 }
 
+/// One introspected field: its name, whether it takes a required argument or a `first`, and
+/// its named type.
+struct IntrospectedField {
+    name: String,
+    required_args: bool,
+    pages: bool,
+    type_name: String,
+}
+
+const INTROSPECTION: &str = "{ __schema { types { name kind interfaces { name }
+    fields { name args { name type { kind } } type { name kind ofType { name kind ofType { name kind ofType { name kind } } } } } } } }";
+
+/// A selection of every leaf of `type_name` (and, `depth` levels down, of the objects and
+/// connections it leads to), each object type expanded once; `covered` collects them.
+fn select_all(
+    types: &std::collections::HashMap<String, (String, Vec<IntrospectedField>)>,
+    type_name: &str,
+    depth: usize,
+    covered: &mut std::collections::BTreeSet<String>,
+) -> String {
+    covered.insert(type_name.to_string());
+    let mut selection = String::from("__typename");
+    for field in &types[type_name].1 {
+        if field.required_args {
+            continue;
+        }
+        let Some((kind, _)) = types.get(&field.type_name) else {
+            continue;
+        };
+        match kind.as_str() {
+            "SCALAR" | "ENUM" => selection.push_str(&format!(" {}", field.name)),
+            "OBJECT" if depth > 0 && !covered.contains(&field.type_name) => {
+                let page = if field.pages { "(first: 3)" } else { "" };
+                let inner = if let Some(node) = field.type_name.strip_suffix("Connection") {
+                    if covered.contains(node) || !types.contains_key(node) {
+                        continue;
+                    }
+                    format!(
+                        "nodes {{ {} }}",
+                        select_all(types, node, depth - 1, covered)
+                    )
+                } else {
+                    select_all(types, &field.type_name, depth - 1, covered)
+                };
+                selection.push_str(&format!(" {}{page} {{ {inner} }}", field.name));
+            }
+            _ => {}
+        }
+    }
+    selection
+}
+
+/// The `__typename`s of every object in `value`.
+fn typenames(value: &Value, found: &mut std::collections::BTreeSet<String>) {
+    match value {
+        Value::Object(object) => {
+            if let Some(Value::String(name)) = object.get("__typename") {
+                found.insert(name.clone());
+            }
+            object.values().for_each(|value| typenames(value, found));
+        }
+        Value::Array(items) => items.iter().for_each(|value| typenames(value, found)),
+        _ => {}
+    }
+}
+
+/// The in-place path's assumption, "leaf resolvers never wait": every leaf field of every
+/// node type is resolved through the connections and relations, and none may have needed
+/// waiting (`graphql::connection::leaves_not_ready`). A leaf that starts awaiting (a loader, a
+/// query) fails here instead of silently costing every page its in-place resolution.
+async fn should_resolve_every_leaf_of_every_type_without_waiting(app: TestApp) {
+    brokergraph::seed::seed_demo(&app.db).await.unwrap();
+    // The demo data has neither service accounts nor audit events: one of each.
+    let tenant = tenant::Entity::find().one(&app.db).await.unwrap().unwrap();
+    let now = chrono::Utc::now();
+    service_account::Model {
+        id: uuid::Uuid::now_v7(),
+        tenant_id: tenant.id,
+        user_principal_name: "svc-broker@leaves.onmicrosoft.com".into(),
+        display_name: "Broker service account".into(),
+        directory_roles: json!(["Teams Administrator"]),
+        usage_location: "DE".into(),
+        password_changed: true,
+        mfa_configured: true,
+        roles_confirmed: false,
+        credential_ciphertext: None,
+        credential_nonce: None,
+        status: ServiceAccountStatus::PendingVerification,
+        created_at: now,
+        updated_at: now,
+    }
+    .into_active_model()
+    .insert(&app.db)
+    .await
+    .unwrap();
+    audit_event::Model {
+        id: uuid::Uuid::now_v7(),
+        occurred_at: now,
+        actor_subject: "tester".into(),
+        actor_role: "PLATFORM_ADMIN".into(),
+        action: "organization.update".into(),
+        entity_type: "organization".into(),
+        entity_id: tenant.organization_id,
+        broker_id: None,
+        organization_id: Some(tenant.organization_id),
+        details: json!({}),
+    }
+    .into_active_model()
+    .insert(&app.db)
+    .await
+    .unwrap();
+    let schema = app.query(INTROSPECTION, json!({})).await;
+    let mut types = std::collections::HashMap::new();
+    let mut node_types = std::collections::BTreeSet::new();
+    for ty in schema["__schema"]["types"].as_array().unwrap() {
+        let name = ty["name"].as_str().unwrap().to_string();
+        let kind = ty["kind"].as_str().unwrap().to_string();
+        if ty["interfaces"]
+            .as_array()
+            .is_some_and(|interfaces| interfaces.iter().any(|i| i["name"] == "Node"))
+        {
+            node_types.insert(name.clone());
+        }
+        let fields: Vec<IntrospectedField> = ty["fields"]
+            .as_array()
+            .map(|fields| {
+                fields
+                    .iter()
+                    .map(|field| {
+                        let mut named = &field["type"];
+                        while named["name"].is_null() {
+                            named = &named["ofType"];
+                        }
+                        let args = field["args"].as_array().unwrap();
+                        IntrospectedField {
+                            name: field["name"].as_str().unwrap().to_string(),
+                            required_args: args.iter().any(|a| a["type"]["kind"] == "NON_NULL"),
+                            pages: args.iter().any(|a| a["name"] == "first"),
+                            type_name: named["name"].as_str().unwrap().to_string(),
+                        }
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        types.insert(name, (kind, fields));
+    }
+    let roots: Vec<&IntrospectedField> = types["Query"]
+        .1
+        .iter()
+        .filter(|field| !field.required_args && field.type_name.ends_with("Connection"))
+        .collect();
+    assert!(roots.len() >= 5, "the root connections");
+    let mut covered_anywhere = std::collections::BTreeSet::new();
+    let mut answered = std::collections::BTreeSet::new();
+    let before = brokergraph::graphql::connection::leaves_not_ready();
+    for root in roots {
+        let node = root.type_name.strip_suffix("Connection").unwrap();
+        let mut covered = std::collections::BTreeSet::new();
+        let selection = select_all(&types, node, 3, &mut covered);
+        let query = format!(
+            "{{ {}(first: 3) {{ nodes {{ {selection} }} }} }}",
+            root.name
+        );
+        let data = app.query(&query, json!({})).await;
+        typenames(&data, &mut answered);
+        covered_anywhere.extend(covered);
+    }
+    assert_eq!(
+        brokergraph::graphql::connection::leaves_not_ready(),
+        before,
+        "a leaf resolver waited: the in-place path no longer holds for it"
+    );
+    let missing: Vec<_> = node_types.difference(&answered).collect();
+    assert!(missing.is_empty(), "no object of {missing:?} was resolved");
+}
+
 db_tests!(
     should_page_the_same_with_and_without_total_count,
+    should_resolve_every_leaf_of_every_type_without_waiting,
     should_answer_the_same_in_place_and_the_generic_way,
     should_report_field_errors_the_same_in_place_and_the_generic_way,
 );

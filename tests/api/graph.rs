@@ -235,6 +235,35 @@ async fn should_filter_and_order_organizations(app: TestApp) {
     assert_eq!(codes, ["BAD_USER_INPUT"]);
 }
 
+/// The filter checks a country with the mutations' validator: two letters that ISO never
+/// assigned (`XX`, `UK`) are refused naming the field, not answered with an empty page.
+async fn should_refuse_an_unknown_country_in_the_organization_filter(app: TestApp) {
+    world(&app).await;
+    let query =
+        "query($filter: OrganizationFilter) { organizations(filter: $filter) { totalCount } }";
+    for country in ["XX", "uk", "Germany", "D\u{200B}E"] {
+        let body = app
+            .post_json(
+                &json!({ "query": query, "variables": { "filter": { "country": country } } }),
+            )
+            .await
+            .body;
+        let error = &body["errors"][0];
+        assert_eq!(
+            error["extensions"]["code"], "BAD_USER_INPUT",
+            "{country:?}: {body}"
+        );
+        assert_eq!(
+            error["extensions"]["field"], "filter.country",
+            "{country:?}: {body}"
+        );
+        assert!(
+            body["data"]["organizations"].is_null(),
+            "{country:?}: {body}"
+        );
+    }
+}
+
 async fn should_walk_the_graph_from_broker_to_assignees(app: TestApp) {
     let w = world(&app).await;
     let id = id_of(&app, "brokers", w.alpha.id).await;
@@ -372,6 +401,19 @@ async fn should_look_up_tenants_users_services_and_subscriptions(app: TestApp) {
         )
         .await;
     assert_eq!(codes, ["BAD_USER_INPUT"]);
+    // The lookup refuses what `linkTenant` refuses: the nil GUID, an invisible character.
+    for guid in [
+        "00000000-0000-0000-0000-000000000000",
+        "6f1c2a4e-0000-4000-8000-000000000000\u{200B}",
+    ] {
+        let codes = app
+            .query_errors(
+                "query($g: String!) { tenantByMicrosoftId(microsoftTenantId: $g) { uuid } }",
+                json!({ "g": guid }),
+            )
+            .await;
+        assert_eq!(codes, ["BAD_USER_INPUT"], "{guid:?}");
+    }
 
     let acme_id = id_of(&app, "organizations", w.acme.id).await;
     let data = app
@@ -515,6 +557,7 @@ async fn should_serve_the_demo_data(app: TestApp) {
 db_tests!(
     should_list_brokers_and_find_them_by_id_and_slug,
     should_filter_and_order_organizations,
+    should_refuse_an_unknown_country_in_the_organization_filter,
     should_walk_the_graph_from_broker_to_assignees,
     should_never_return_a_credential,
     should_look_up_tenants_users_services_and_subscriptions,

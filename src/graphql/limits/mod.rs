@@ -42,13 +42,13 @@ use super::errors::with_code;
 use measure::{MAX_NESTING, Measure, Measurer, Unmeasurable};
 
 /// The limits of one operation.
-#[derive(Debug, Clone, clap::Args)]
+#[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
 pub struct Limits {
     /// Deepest selection nesting.
     #[arg(
         long,
         env = "BROKERGRAPH_MAX_DEPTH",
-        default_value_t = 15,
+        default_value_t = Limits::DEFAULTS.max_depth,
         global = true
     )]
     pub max_depth: usize,
@@ -56,7 +56,7 @@ pub struct Limits {
     #[arg(
         long,
         env = "BROKERGRAPH_MAX_FIELDS",
-        default_value_t = 2_000,
+        default_value_t = Limits::DEFAULTS.max_fields,
         global = true
     )]
     pub max_fields: usize,
@@ -64,7 +64,7 @@ pub struct Limits {
     #[arg(
         long,
         env = "BROKERGRAPH_MAX_COMPLEXITY",
-        default_value_t = 50_000,
+        default_value_t = Limits::DEFAULTS.max_complexity,
         global = true
     )]
     pub max_complexity: usize,
@@ -72,7 +72,7 @@ pub struct Limits {
     #[arg(
         long,
         env = "BROKERGRAPH_MAX_ALIASES",
-        default_value_t = 30,
+        default_value_t = Limits::DEFAULTS.max_aliases,
         global = true
     )]
     pub max_aliases: usize,
@@ -80,7 +80,7 @@ pub struct Limits {
     #[arg(
         long,
         env = "BROKERGRAPH_MAX_ROOT_FIELDS",
-        default_value_t = 20,
+        default_value_t = Limits::DEFAULTS.max_root_fields,
         global = true
     )]
     pub max_root_fields: usize,
@@ -88,46 +88,50 @@ pub struct Limits {
     #[arg(
         long,
         env = "BROKERGRAPH_MAX_DIRECTIVES",
-        default_value_t = 10,
+        default_value_t = Limits::DEFAULTS.max_directives,
         global = true
     )]
     pub max_directives: usize,
     /// Largest query document, in bytes.
-    #[arg(long, env = "BROKERGRAPH_MAX_QUERY_BYTES", default_value_t = 32 * 1024, global = true)]
+    #[arg(long, env = "BROKERGRAPH_MAX_QUERY_BYTES", default_value_t = Limits::DEFAULTS.max_query_bytes, global = true)]
     pub max_query_bytes: usize,
     /// Longest a request may run, in seconds.
     #[arg(
         long,
         env = "BROKERGRAPH_REQUEST_TIMEOUT",
-        default_value_t = 30,
+        default_value_t = Limits::DEFAULTS.request_timeout_seconds,
         global = true
     )]
     pub request_timeout_seconds: u64,
     /// Serve the schema's introspection and the playground (`false` also turns off field
     /// suggestions in error messages).
-    #[arg(long, env = "BROKERGRAPH_INTROSPECTION", default_value_t = true, action = clap::ArgAction::Set, global = true)]
+    #[arg(long, env = "BROKERGRAPH_INTROSPECTION", default_value_t = Limits::DEFAULTS.introspection, action = clap::ArgAction::Set, global = true)]
     pub introspection: bool,
+}
+
+impl Limits {
+    /// The limits when nothing is configured: the one copy that both `Default` and the
+    /// command line's defaults read, so a test on `Default` tests what the server runs.
+    pub const DEFAULTS: Limits = Limits {
+        max_depth: 15,
+        max_fields: 2_000,
+        max_complexity: 50_000,
+        max_aliases: 30,
+        max_root_fields: 20,
+        max_directives: 10,
+        max_query_bytes: 32 * 1024,
+        request_timeout_seconds: 30,
+        introspection: true,
+    };
+
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_secs(self.request_timeout_seconds)
+    }
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits {
-            max_depth: 15,
-            max_fields: 2_000,
-            max_complexity: 50_000,
-            max_aliases: 30,
-            max_root_fields: 20,
-            max_directives: 10,
-            max_query_bytes: 32 * 1024,
-            request_timeout_seconds: 30,
-            introspection: true,
-        }
-    }
-}
-
-impl Limits {
-    pub fn request_timeout(&self) -> Duration {
-        Duration::from_secs(self.request_timeout_seconds)
+        Limits::DEFAULTS
     }
 }
 
@@ -328,6 +332,20 @@ pub fn check_document(limits: &Limits, query: &str) -> ServerResult<ExecutableDo
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(Debug, clap::Parser)]
+    struct TestCli {
+        #[command(flatten)]
+        limits: Limits,
+    }
+
+    /// The server runs clap's defaults, the tests and `graphql::schema()` run `Default`: they
+    /// must be the same limits.
+    #[test]
+    fn default_is_what_the_command_line_gives_without_flags() {
+        let parsed = <TestCli as clap::Parser>::try_parse_from(["test"]).unwrap();
+        assert_eq!(parsed.limits, Limits::default());
+    }
 
     #[test]
     fn page_cost_is_the_page_size_within_bounds() {
