@@ -6,6 +6,7 @@
 use serde_json::{Map, Value};
 
 use super::AuthError;
+use crate::error::AuthReason;
 
 /// The latest NumericDate accepted: 9999-12-31T23:59:59Z. Beyond it a value is not a date a
 /// real issuer writes (`1e20`), and would overflow the arithmetic below.
@@ -21,12 +22,15 @@ pub struct Expected {
 }
 
 fn missing(claim: &str) -> AuthError {
-    AuthError::new("CLAIM_MISSING", format!("the token has no `{claim}` claim"))
+    AuthError::new(
+        AuthReason::ClaimMissing,
+        format!("the token has no `{claim}` claim"),
+    )
 }
 
 fn invalid(claim: &str, what: &str) -> AuthError {
     AuthError::new(
-        "CLAIM_INVALID",
+        AuthReason::ClaimInvalid,
         format!("the token's `{claim}` claim is not {what}"),
     )
 }
@@ -79,25 +83,16 @@ pub fn check(claims: &Map<String, Value>, expected: &Expected, now: i64) -> Resu
 
     let leeway = i64::try_from(expected.leeway).unwrap_or(i64::MAX);
     if expires < now.saturating_sub(leeway) {
-        return Err(AuthError::new("TOKEN_EXPIRED", "the token has expired"));
+        return Err(AuthError::of(AuthReason::TokenExpired));
     }
     if not_before.is_some_and(|nbf| nbf > now.saturating_add(leeway)) {
-        return Err(AuthError::new(
-            "TOKEN_NOT_YET_VALID",
-            "the token is not valid yet",
-        ));
+        return Err(AuthError::of(AuthReason::TokenNotYetValid));
     }
     if issuer != expected.issuer {
-        return Err(AuthError::new(
-            "INVALID_ISSUER",
-            "the token's issuer is not accepted",
-        ));
+        return Err(AuthError::of(AuthReason::InvalidIssuer));
     }
     if !audiences.contains(&expected.audience.as_str()) {
-        return Err(AuthError::new(
-            "INVALID_AUDIENCE",
-            "the token's audience is not accepted",
-        ));
+        return Err(AuthError::of(AuthReason::InvalidAudience));
     }
     Ok(())
 }
@@ -140,31 +135,47 @@ mod tests {
 
     #[test]
     fn every_malformed_registered_claim_has_its_reason_and_names_the_claim() {
-        let cases: Vec<(&str, Option<Value>, &str)> = vec![
-            ("exp", None, "CLAIM_MISSING"),
-            ("exp", Some(json!((NOW + 600).to_string())), "CLAIM_INVALID"),
-            ("exp", Some(json!(null)), "CLAIM_INVALID"),
-            ("exp", Some(json!(-1)), "CLAIM_INVALID"),
-            ("exp", Some(json!(1e20)), "CLAIM_INVALID"),
-            ("exp", Some(json!(true)), "CLAIM_INVALID"),
-            ("exp", Some(json!([NOW + 600])), "CLAIM_INVALID"),
-            ("nbf", Some(json!(NOW.to_string())), "CLAIM_INVALID"),
-            ("nbf", Some(json!(null)), "CLAIM_INVALID"),
-            ("nbf", Some(json!(-5)), "CLAIM_INVALID"),
-            ("nbf", Some(json!(1e300)), "CLAIM_INVALID"),
-            ("iat", Some(json!("yesterday")), "CLAIM_INVALID"),
-            ("iat", Some(json!({})), "CLAIM_INVALID"),
-            ("sub", None, "CLAIM_MISSING"),
-            ("sub", Some(json!(42)), "CLAIM_INVALID"),
-            ("sub", Some(json!(null)), "CLAIM_INVALID"),
-            ("sub", Some(json!("  ")), "CLAIM_INVALID"),
-            ("iss", None, "CLAIM_MISSING"),
-            ("iss", Some(json!(7)), "CLAIM_INVALID"),
-            ("iss", Some(json!(["brokergraph"])), "CLAIM_INVALID"),
-            ("aud", None, "CLAIM_MISSING"),
-            ("aud", Some(json!(7)), "CLAIM_INVALID"),
-            ("aud", Some(json!([])), "CLAIM_INVALID"),
-            ("aud", Some(json!(["brokergraph", 7])), "CLAIM_INVALID"),
+        let cases: Vec<(&str, Option<Value>, AuthReason)> = vec![
+            ("exp", None, AuthReason::ClaimMissing),
+            (
+                "exp",
+                Some(json!((NOW + 600).to_string())),
+                AuthReason::ClaimInvalid,
+            ),
+            ("exp", Some(json!(null)), AuthReason::ClaimInvalid),
+            ("exp", Some(json!(-1)), AuthReason::ClaimInvalid),
+            ("exp", Some(json!(1e20)), AuthReason::ClaimInvalid),
+            ("exp", Some(json!(true)), AuthReason::ClaimInvalid),
+            ("exp", Some(json!([NOW + 600])), AuthReason::ClaimInvalid),
+            (
+                "nbf",
+                Some(json!(NOW.to_string())),
+                AuthReason::ClaimInvalid,
+            ),
+            ("nbf", Some(json!(null)), AuthReason::ClaimInvalid),
+            ("nbf", Some(json!(-5)), AuthReason::ClaimInvalid),
+            ("nbf", Some(json!(1e300)), AuthReason::ClaimInvalid),
+            ("iat", Some(json!("yesterday")), AuthReason::ClaimInvalid),
+            ("iat", Some(json!({})), AuthReason::ClaimInvalid),
+            ("sub", None, AuthReason::ClaimMissing),
+            ("sub", Some(json!(42)), AuthReason::ClaimInvalid),
+            ("sub", Some(json!(null)), AuthReason::ClaimInvalid),
+            ("sub", Some(json!("  ")), AuthReason::ClaimInvalid),
+            ("iss", None, AuthReason::ClaimMissing),
+            ("iss", Some(json!(7)), AuthReason::ClaimInvalid),
+            (
+                "iss",
+                Some(json!(["brokergraph"])),
+                AuthReason::ClaimInvalid,
+            ),
+            ("aud", None, AuthReason::ClaimMissing),
+            ("aud", Some(json!(7)), AuthReason::ClaimInvalid),
+            ("aud", Some(json!([])), AuthReason::ClaimInvalid),
+            (
+                "aud",
+                Some(json!(["brokergraph", 7])),
+                AuthReason::ClaimInvalid,
+            ),
         ];
         for (claim, value, reason) in cases {
             let case = format!("{claim}: {value:?}");
@@ -180,15 +191,27 @@ mod tests {
 
     #[test]
     fn well_formed_claims_are_judged_by_their_values() {
-        let cases: Vec<(&str, Value, Option<&str>)> = vec![
-            ("exp", json!(NOW - 31), Some("TOKEN_EXPIRED")),
+        let cases: Vec<(&str, Value, Option<AuthReason>)> = vec![
+            ("exp", json!(NOW - 31), Some(AuthReason::TokenExpired)),
             ("exp", json!(NOW - 30), None),
             ("exp", json!(NOW as f64 + 0.5), None),
-            ("nbf", json!(NOW + 31), Some("TOKEN_NOT_YET_VALID")),
+            ("nbf", json!(NOW + 31), Some(AuthReason::TokenNotYetValid)),
             ("nbf", json!(NOW + 30), None),
-            ("iss", json!("someone-else"), Some("INVALID_ISSUER")),
-            ("aud", json!("another-api"), Some("INVALID_AUDIENCE")),
-            ("aud", json!(["another-api"]), Some("INVALID_AUDIENCE")),
+            (
+                "iss",
+                json!("someone-else"),
+                Some(AuthReason::InvalidIssuer),
+            ),
+            (
+                "aud",
+                json!("another-api"),
+                Some(AuthReason::InvalidAudience),
+            ),
+            (
+                "aud",
+                json!(["another-api"]),
+                Some(AuthReason::InvalidAudience),
+            ),
             ("aud", json!(["another-api", "brokergraph"]), None),
         ];
         for (claim, value, reason) in cases {

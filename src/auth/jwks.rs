@@ -10,6 +10,7 @@ use jsonwebtoken::{Algorithm, DecodingKey};
 use tokio::sync::{Mutex, RwLock};
 
 use super::AuthError;
+use crate::error::AuthReason;
 
 pub const MIN_REFRESH_INTERVAL: Duration = Duration::from_secs(60);
 
@@ -123,7 +124,7 @@ impl JwksCache {
         if let Some(key) = Self::find(&*self.keys.read().await, kid) {
             return Ok(key);
         }
-        let unknown = || AuthError::new("UNKNOWN_KEY", "the token names no key this server trusts");
+        let unknown = || AuthError::of(AuthReason::UnknownKey);
         let mut last_refresh = self.last_refresh.lock().await;
         // Another request may have refreshed while this one waited.
         if let Some(key) = Self::find(&*self.keys.read().await, kid) {

@@ -17,7 +17,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, AuthReason};
 use crate::scope::Scope;
 pub use config::{AuthConfig, ClaimNames};
 
@@ -121,25 +121,27 @@ pub enum UserRef {
 /// Why a request was not authenticated: a reason code and a message safe to return.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthError {
-    pub reason: &'static str,
+    pub reason: AuthReason,
     pub message: String,
 }
 
 impl AuthError {
-    pub fn new(reason: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(reason: AuthReason, message: impl Into<String>) -> Self {
         AuthError {
             reason,
             message: message.into(),
         }
     }
+
+    /// `reason` with its default message.
+    pub fn of(reason: AuthReason) -> Self {
+        AuthError::new(reason, reason.default_message())
+    }
 }
 
 impl From<AuthError> for ApiError {
     fn from(error: AuthError) -> Self {
-        ApiError::Unauthenticated {
-            reason: error.reason,
-            message: error.message,
-        }
+        ApiError::Unauthenticated(error)
     }
 }
 
@@ -164,14 +166,11 @@ pub struct Authenticator {
 /// claims are checked by [`claims::check`].
 fn reason_for(kind: &ErrorKind) -> AuthError {
     match kind {
-        ErrorKind::InvalidSignature => {
-            AuthError::new("INVALID_SIGNATURE", "the token's signature does not verify")
+        ErrorKind::InvalidSignature => AuthError::of(AuthReason::InvalidSignature),
+        ErrorKind::InvalidAlgorithm | ErrorKind::MissingAlgorithm => {
+            AuthError::of(AuthReason::AlgorithmNotAllowed)
         }
-        ErrorKind::InvalidAlgorithm | ErrorKind::MissingAlgorithm => AuthError::new(
-            "ALGORITHM_NOT_ALLOWED",
-            "the token's algorithm is not accepted",
-        ),
-        _ => AuthError::new("TOKEN_MALFORMED", "the token is not a well-formed JWT"),
+        _ => AuthError::of(AuthReason::TokenMalformed),
     }
 }
 
@@ -190,10 +189,15 @@ fn claim<'a>(claims: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
 }
 
 fn role_of(claims: &Map<String, Value>, name: &str) -> Result<Role, AuthError> {
-    let missing = || AuthError::new("ROLE_MISSING", format!("the token has no `{name}` claim"));
+    let missing = || {
+        AuthError::new(
+            AuthReason::RoleMissing,
+            format!("the token has no `{name}` claim"),
+        )
+    };
     let unknown = || {
         AuthError::new(
-            "ROLE_UNKNOWN",
+            AuthReason::RoleUnknown,
             format!("the token's `{name}` claim names no known role"),
         )
     };
@@ -215,12 +219,12 @@ fn uuid_of(claims: &Map<String, Value>, name: &str) -> Result<Option<Uuid>, Auth
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(text)) => Uuid::parse_str(text.trim()).map(Some).map_err(|_| {
             AuthError::new(
-                "SCOPE_INVALID",
+                AuthReason::ScopeInvalid,
                 format!("the token's `{name}` claim is not a UUID"),
             )
         }),
         Some(_) => Err(AuthError::new(
-            "SCOPE_INVALID",
+            AuthReason::ScopeInvalid,
             format!("the token's `{name}` claim is not a UUID"),
         )),
     }
@@ -268,8 +272,7 @@ impl Authenticator {
 
     /// Verifies an `Authorization` header value into a principal.
     pub async fn authenticate(&self, authorization: Option<&str>) -> Result<Principal, AuthError> {
-        let authorization = authorization
-            .ok_or_else(|| AuthError::new("TOKEN_MISSING", "send `Authorization: Bearer <JWT>`"))?;
+        let authorization = authorization.ok_or_else(|| AuthError::of(AuthReason::TokenMissing))?;
         let token = authorization
             .strip_prefix("Bearer ")
             .or_else(|| authorization.strip_prefix("bearer "))
@@ -277,7 +280,7 @@ impl Authenticator {
             .filter(|token| !token.is_empty())
             .ok_or_else(|| {
                 AuthError::new(
-                    "TOKEN_MALFORMED",
+                    AuthReason::TokenMalformed,
                     "the Authorization header is not `Bearer <JWT>`",
                 )
             })?;
@@ -300,7 +303,7 @@ impl Authenticator {
     /// comes from the configuration, never from the token (no `none`, no HS256 against an RSA
     /// public key).
     fn header(&self, token: &str) -> Result<HashMap<String, Value>, AuthError> {
-        let malformed = || AuthError::new("TOKEN_MALFORMED", "the token is not a well-formed JWT");
+        let malformed = || AuthError::of(AuthReason::TokenMalformed);
         let segment = token.split('.').next().ok_or_else(malformed)?;
         let bytes = URL_SAFE_NO_PAD
             .decode(segment.trim_end_matches('='))
@@ -311,7 +314,7 @@ impl Authenticator {
         match header.get("alg").and_then(Value::as_str) {
             Some(alg) if alg == expected => Ok(header),
             Some(alg) => Err(AuthError::new(
-                "ALGORITHM_NOT_ALLOWED",
+                AuthReason::AlgorithmNotAllowed,
                 format!("tokens signed with `{alg}` are not accepted"),
             )),
             None => Err(malformed()),
@@ -324,7 +327,7 @@ impl Authenticator {
             Some(Value::String(sub)) => sub.clone(),
             _ => {
                 return Err(AuthError::new(
-                    "CLAIM_MISSING",
+                    AuthReason::ClaimMissing,
                     "the token has no `sub` claim",
                 ));
             }
@@ -334,7 +337,7 @@ impl Authenticator {
         let organization_id = uuid_of(claims, &self.claims.organization_id)?;
         if role.is_broker_role() && broker_id.is_none() {
             return Err(AuthError::new(
-                "SCOPE_MISSING",
+                AuthReason::ScopeMissing,
                 format!(
                     "a {} token needs a `{}` claim",
                     role.as_str(),
@@ -344,7 +347,7 @@ impl Authenticator {
         }
         if role.is_organization_role() && organization_id.is_none() {
             return Err(AuthError::new(
-                "SCOPE_MISSING",
+                AuthReason::ScopeMissing,
                 format!(
                     "a {} token needs a `{}` claim",
                     role.as_str(),
@@ -395,6 +398,9 @@ mod tests {
             role_of(claims, "realm_access.roles"),
             Ok(Role::OrganizationAdmin)
         );
-        assert_eq!(role_of(claims, "role").unwrap_err().reason, "ROLE_MISSING");
+        assert_eq!(
+            role_of(claims, "role").unwrap_err().reason,
+            AuthReason::RoleMissing
+        );
     }
 }

@@ -10,7 +10,7 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelec
 use entity::user;
 
 use super::{AuthError, Principal, UserRef};
-use crate::error::ApiError;
+use crate::error::{ApiError, AuthReason};
 
 /// `UNAUTHENTICATED` (`SUBJECT_UNKNOWN`) when `principal` has an organization role and its
 /// subject (a UUID or an email) is no user of its organization; one indexed lookup, only for
@@ -36,10 +36,6 @@ pub async fn ensure_member(
     let found: Option<uuid::Uuid> = query.into_tuple().one(db).await?;
     match found {
         Some(_) => Ok(()),
-        None => Err(AuthError::new(
-            "SUBJECT_UNKNOWN",
-            "the token's `sub` is no user of its organization",
-        )
-        .into()),
+        None => Err(AuthError::of(AuthReason::SubjectUnknown).into()),
     }
 }

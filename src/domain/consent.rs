@@ -16,7 +16,7 @@ use super::audit::{self, Event};
 use super::directory_roles;
 use super::{Services, policy, validate, visible};
 use crate::auth::Principal;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 
 pub struct RegisterServiceAccount {
     pub tenant_id: Uuid,
@@ -36,7 +36,7 @@ pub struct ConfirmSetup {
 
 fn least_privilege(role: &str) -> ApiError {
     ApiError::Domain {
-        code: "LEAST_PRIVILEGE_VIOLATION",
+        code: ErrorCode::LeastPrivilegeViolation,
         message: format!(
             "`{role}` grants control of the whole tenant; give the service account only the roles it needs"
         ),

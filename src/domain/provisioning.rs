@@ -39,7 +39,7 @@ use super::audit::{self, Event};
 use super::tenancy::{self, Change, partner_center_error, tenant_uniques};
 use super::{Services, Unique, on_unique, policy, validate, visible};
 use crate::auth::Principal;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::partner_center::{CallIds, Customer, NewCustomer, PartnerCenterError};
 
 /// How long a claim (of an idempotency key, or of an organization's tenant creation) is
@@ -68,7 +68,7 @@ pub(super) fn lease_end(heartbeat: DateTime<Utc>) -> DateTime<Utc> {
 pub(super) fn in_progress(what: &str, lease_ends: DateTime<Utc>) -> ApiError {
     let left = u64::try_from((lease_ends - Utc::now()).num_milliseconds()).unwrap_or(0);
     ApiError::Retryable {
-        code: "PROVISIONING_IN_PROGRESS",
+        code: ErrorCode::ProvisioningInProgress,
         message: format!("{what} is in progress; retry shortly"),
         retry_after_seconds: left.div_ceil(1000).clamp(1, LEASE.as_secs()),
     }
@@ -426,7 +426,10 @@ async fn provision(
     )
     .await;
     if let (Err(error), Some(created)) = (&result, &created)
-        && matches!(error.code(), "TENANT_ALREADY_LINKED" | "TENANT_ID_IN_USE")
+        && matches!(
+            error.code(),
+            ErrorCode::TenantAlreadyLinked | ErrorCode::TenantIdInUse
+        )
     {
         record_unlinked(services, principal, organization, held, created, error).await;
     }
@@ -731,7 +734,7 @@ async fn record_unlinked(
     tracing::warn!(
         microsoft_tenant_id = %created.customer.tenant_id,
         organization_id = %organization.id,
-        reason = error.code(),
+        reason = error.code().code(),
         "Partner Center customer created but not linked"
     );
     let recorded = async {

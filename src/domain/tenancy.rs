@@ -14,21 +14,15 @@ use uuid::Uuid;
 use super::audit::{self, Event};
 use super::{Services, Unique, on_unique, policy, validate, visible};
 use crate::auth::Principal;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::partner_center::{CallIds, PartnerCenterError};
 
 pub fn tenant_id_in_use() -> ApiError {
-    ApiError::Domain {
-        code: "TENANT_ID_IN_USE",
-        message: "this tenant ID is linked to another organization".into(),
-    }
+    ApiError::domain(ErrorCode::TenantIdInUse)
 }
 
 pub fn already_linked() -> ApiError {
-    ApiError::Domain {
-        code: "TENANT_ALREADY_LINKED",
-        message: "the organization is linked to a different tenant; unlink it first".into(),
-    }
+    ApiError::domain(ErrorCode::TenantAlreadyLinked)
 }
 
 /// The unique constraints on `tenants`, and what breaking each means.
@@ -247,7 +241,7 @@ pub enum Change<'a> {
 
 pub fn tenant_required(message: String) -> ApiError {
     ApiError::Domain {
-        code: "TENANT_REQUIRED",
+        code: ErrorCode::TenantRequired,
         message,
     }
 }

@@ -24,7 +24,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use crate::auth::Principal;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::scope::Scope;
 
 /// A limit: at most `max` counted failures of one principal within `window_seconds`.
@@ -115,10 +115,8 @@ impl Limit {
             .map(|hit| hit.occurred_at)
             .collect();
         Err(ApiError::Retryable {
-            code: "RATE_LIMITED",
-            message: "too many attempts were refused; try again after `extensions.retryAfter` \
-                      seconds"
-                .into(),
+            code: ErrorCode::RateLimited,
+            message: ErrorCode::RateLimited.default_message().into(),
             retry_after_seconds: self.retry_after(&failed, now),
         })
     }

@@ -13,6 +13,8 @@
 
 use async_graphql::{ErrorExtensionValues, Response, ServerError};
 
+use crate::error::ErrorCode;
+
 /// How many characters of an echoed value a message keeps.
 const ECHO_CHARS: usize = 64;
 /// How long a message may be, whatever it holds (values echoed without quotes, such as input
@@ -31,11 +33,11 @@ pub enum Stage {
 }
 
 impl Stage {
-    fn code(self) -> &'static str {
+    fn code(self) -> ErrorCode {
         match self {
-            Stage::Parse => "GRAPHQL_PARSE_FAILED",
-            Stage::Validation => "GRAPHQL_VALIDATION_FAILED",
-            Stage::Execution => "INTERNAL_SERVER_ERROR",
+            Stage::Parse => ErrorCode::GraphqlParseFailed,
+            Stage::Validation => ErrorCode::GraphqlValidationFailed,
+            Stage::Execution => ErrorCode::InternalServerError,
         }
     }
 }
@@ -67,13 +69,13 @@ pub fn for_client(mut response: Response) -> Response {
 pub fn error_for_client(mut error: ServerError, stage: Stage) -> ServerError {
     if !has_code(&error) {
         let code = if is_bad_value(&error.message) {
-            "BAD_USER_INPUT"
+            ErrorCode::BadUserInput
         } else if let Some(code) = limit_code(&error.message) {
             code
         } else {
             if stage == Stage::Execution {
                 tracing::error!(error = %error.message, "uncoded error while running an operation");
-                error.message = "internal server error".into();
+                error.message = ErrorCode::InternalServerError.default_message().into();
             }
             stage.code()
         };
@@ -91,12 +93,12 @@ fn has_code(error: &ServerError) -> bool {
 }
 
 /// Gives `error` a code unless it has one.
-pub fn with_code(mut error: ServerError, code: &str) -> ServerError {
+pub fn with_code(mut error: ServerError, code: ErrorCode) -> ServerError {
     let extensions = error
         .extensions
         .get_or_insert_with(ErrorExtensionValues::default);
     if extensions.get("code").is_none() {
-        extensions.set("code", code);
+        extensions.set("code", code.code());
     }
     error
 }
@@ -111,15 +113,15 @@ fn is_bad_value(message: &str) -> bool {
 }
 
 /// The code of one of async-graphql's own limit errors.
-fn limit_code(message: &str) -> Option<&'static str> {
+fn limit_code(message: &str) -> Option<ErrorCode> {
     if message.starts_with("Query is too complex") {
-        Some("MAX_COMPLEXITY_EXCEEDED")
+        Some(ErrorCode::MaxComplexityExceeded)
     } else if message.starts_with("Query is nested too deep")
         || message.starts_with("The recursion depth of the query")
     {
-        Some("MAX_DEPTH_EXCEEDED")
+        Some(ErrorCode::MaxDepthExceeded)
     } else if message.starts_with("The number of directives on the field") {
-        Some("MAX_DIRECTIVES_EXCEEDED")
+        Some(ErrorCode::MaxDirectivesExceeded)
     } else {
         None
     }
@@ -228,7 +230,7 @@ mod tests {
         // A code already given stays.
         let coded = with_code(
             ServerError::new("Failed to parse \"Int\"", None),
-            "NOT_FOUND",
+            ErrorCode::NotFound,
         );
         let coded = error_for_client(coded, Stage::Execution);
         assert_eq!(

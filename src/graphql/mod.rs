@@ -35,9 +35,9 @@ use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 use sea_orm::DatabaseConnection;
 
-use crate::auth::Principal;
+use crate::auth::{AuthError, Principal};
 use crate::domain::Services;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, AuthReason};
 use crate::scope::Scope;
 use limits::Limits;
 use loaders::DbLoader;
@@ -196,12 +196,7 @@ impl Extension for WebSocketRulesExtension {
             .data_opt::<crate::http::websocket::TokenExpiry>()
             .is_some_and(|expiry| expiry.has_passed())
         {
-            let mut error = async_graphql::ServerError::new("the token has expired", None);
-            let mut extensions = async_graphql::ErrorExtensionValues::default();
-            extensions.set("code", "UNAUTHENTICATED");
-            extensions.set("reason", "TOKEN_EXPIRED");
-            error.extensions = Some(extensions);
-            return Err(error);
+            return Err(ApiError::from(AuthError::of(AuthReason::TokenExpired)).into_server_error());
         }
         request.set_parsed_query(limits::check_document(&self.0, &request.query)?);
         if let Some(db) = ctx.data_opt::<DatabaseConnection>() {

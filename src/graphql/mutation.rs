@@ -2,9 +2,9 @@
 
 use async_graphql::{Context, ID, SimpleObject};
 
-use crate::auth::Principal;
+use crate::auth::{AuthError, Principal};
 use crate::domain::Services;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, AuthReason};
 
 /// The domain services and the caller of a mutation.
 pub fn caller<'a>(ctx: &Context<'a>) -> ApiResult<(&'a Services, &'a Principal)> {
@@ -12,14 +12,10 @@ pub fn caller<'a>(ctx: &Context<'a>) -> ApiResult<(&'a Services, &'a Principal)>
         tracing::error!("domain services missing from the schema");
         ApiError::Internal
     })?;
-    let principal =
-        super::request(ctx)?
-            .principal
-            .as_ref()
-            .ok_or_else(|| ApiError::Unauthenticated {
-                reason: "TOKEN_MISSING",
-                message: "send `Authorization: Bearer <JWT>`".into(),
-            })?;
+    let principal = super::request(ctx)?
+        .principal
+        .as_ref()
+        .ok_or_else(|| ApiError::from(AuthError::of(AuthReason::TokenMissing)))?;
     Ok((services, principal))
 }
 

@@ -19,9 +19,9 @@ use tokio_util::task::AbortOnDropHandle;
 
 use super::AppState;
 use crate::auth::{AuthError, Principal, subject};
-use crate::error::ApiError;
+use crate::error::{ApiError, AuthReason, ErrorCode};
 use crate::graphql::RequestContext;
-use crate::graphql::errors::{self, Stage, with_code};
+use crate::graphql::errors::{self, Stage};
 use crate::graphql::limits::check_document;
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
@@ -80,12 +80,22 @@ fn raw(media: Media, status: StatusCode, body: Vec<u8>) -> Response {
     (status, [(header::CONTENT_TYPE, media.content_type())], body).into_response()
 }
 
-fn error_json(code: &str, message: &str) -> Value {
-    json!({ "message": errors::shorten(message), "extensions": { "code": code } })
+fn error_json(code: ErrorCode, message: &str) -> Value {
+    json!({ "message": errors::shorten(message), "extensions": { "code": code.code() } })
 }
 
-/// A request refused before any GraphQL ran.
-fn refuse(media: Media, status: StatusCode, code: &str, message: &str) -> Response {
+/// A request refused before any GraphQL ran, with its code's status.
+fn refuse(media: Media, code: ErrorCode, message: &str) -> Response {
+    refuse_with_status(media, code.default_status(), code, message)
+}
+
+/// A request refused before any GraphQL ran, with a status other than its code's.
+fn refuse_with_status(
+    media: Media,
+    status: StatusCode,
+    code: ErrorCode,
+    message: &str,
+) -> Response {
     respond(
         media,
         status,
@@ -107,21 +117,17 @@ fn selected_operation(
             if ops.len() == 1 {
                 ops.values().next().map(|op| op.node.ty)
             } else {
-                return Err(with_code(
-                    ServerError::new("Operation name required in request.", None),
-                    "BAD_REQUEST",
-                ));
+                return Err(
+                    ErrorCode::BadRequest.server_error("Operation name required in request.")
+                );
             }
         }
     };
     ty.ok_or_else(|| {
-        with_code(
-            ServerError::new(
-                format!(r#"Unknown operation named "{}""#, name.unwrap_or_default()),
-                None,
-            ),
-            "BAD_REQUEST",
-        )
+        ErrorCode::BadRequest.server_error(format!(
+            r#"Unknown operation named "{}""#,
+            name.unwrap_or_default()
+        ))
     })
 }
 
@@ -129,6 +135,8 @@ fn selected_operation(
 struct Answer {
     body: Body,
     status: StatusCode,
+    /// `Retry-After`, in seconds: the request failed for a passing reason.
+    retry_after: Option<u64>,
 }
 
 enum Body {
@@ -153,54 +161,26 @@ impl Body {
 /// errors of a document async-graphql refused before running it.
 enum Executed {
     Ran(Result<Vec<u8>, serde_json::Error>),
-    /// An operation that ran but found the database unreachable: answered 503.
-    Unavailable(Result<Vec<u8>, serde_json::Error>),
+    /// An operation that ran but met an error that fails the whole request for a passing
+    /// reason (a code with a `Retry-After`: the database unreachable): answered with that
+    /// code's status.
+    Failed(ErrorCode, Result<Vec<u8>, serde_json::Error>),
     Refused(Vec<ServerError>),
 }
 
 impl Executed {
     fn of(response: async_graphql::Response) -> Executed {
         let response = errors::for_client(response);
-        let unavailable = response.errors.iter().any(|error| {
-            error
-                .extensions
-                .as_ref()
-                .and_then(|extensions| extensions.get("code"))
-                .is_some_and(|code| {
-                    *code == async_graphql::Value::from(crate::error::DATABASE_UNAVAILABLE)
-                })
-        });
-        if errors::is_refusal(&response) && !unavailable {
-            Executed::Refused(response.errors)
-        } else if unavailable {
-            Executed::Unavailable(serde_json::to_vec(&response))
-        } else {
-            Executed::Ran(serde_json::to_vec(&response))
+        let failed = response
+            .errors
+            .iter()
+            .filter_map(ErrorCode::of)
+            .find(|code| code.retry_after().is_some());
+        match failed {
+            Some(code) => Executed::Failed(code, serde_json::to_vec(&response)),
+            None if errors::is_refusal(&response) => Executed::Refused(response.errors),
+            None => Executed::Ran(serde_json::to_vec(&response)),
         }
-    }
-}
-
-fn internal_error() -> Answer {
-    Answer {
-        body: Body::Refused(
-            json!({ "errors": [error_json("INTERNAL_SERVER_ERROR", "internal server error")] }),
-        ),
-        status: StatusCode::INTERNAL_SERVER_ERROR,
-    }
-}
-
-/// What a client should wait before retrying a request refused for want of the database.
-pub(crate) fn retry_after() -> HeaderValue {
-    HeaderValue::from_static("1")
-}
-
-/// The answer while the database is unreachable: at once, instead of each request waiting
-/// for the pool's acquire time-out.
-fn database_unavailable() -> Answer {
-    let error = crate::error::ApiError::DatabaseUnavailable;
-    Answer {
-        body: Body::Refused(json!({ "errors": [error_json(error.code(), error.message())] })),
-        status: StatusCode::SERVICE_UNAVAILABLE,
     }
 }
 
@@ -212,18 +192,33 @@ fn refusal(status: StatusCode, errors: Vec<ServerError>) -> Answer {
             .map(|error| errors::error_for_client(error, Stage::Validation))
             .collect::<Vec<_>>() })),
         status,
+        retry_after: None,
     }
+}
+
+/// A request whose outcome is `error` alone: the status and `Retry-After` of its code.
+fn failure(error: ServerError) -> Answer {
+    // Every error given here carries a code of the catalogue.
+    let code = ErrorCode::of(&error).unwrap_or(ErrorCode::InternalServerError);
+    Answer {
+        retry_after: code.retry_after(),
+        ..refusal(code.default_status(), vec![error])
+    }
+}
+
+fn internal_error() -> Answer {
+    failure(ApiError::Internal.into_server_error())
+}
+
+/// The answer while the database is unreachable: at once, instead of each request waiting
+/// for the pool's acquire time-out.
+fn database_unavailable() -> Answer {
+    failure(ApiError::DatabaseUnavailable.into_server_error())
 }
 
 /// The answer of an operation cut at its deadline (or never started, in a batch past it).
 fn timed_out(state: &AppState) -> Answer {
-    let timeout = state.limits.request_timeout();
-    tracing::warn!(timeout_seconds = timeout.as_secs(), "request timed out");
-    let message = format!("the request took longer than {} s", timeout.as_secs());
-    Answer {
-        body: Body::Refused(json!({ "errors": [error_json("REQUEST_TIMEOUT", &message)] })),
-        status: StatusCode::GATEWAY_TIMEOUT,
-    }
+    failure(super::timed_out(state.limits.request_timeout()))
 }
 
 /// Runs one operation, which must finish by `deadline`: the request's, shared by every
@@ -243,11 +238,9 @@ async fn run(
     };
     match selected_operation(&document, request.operation_name.as_deref()) {
         Ok(OperationType::Mutation) if over_get => {
-            let error = with_code(
-                ServerError::new("mutations are only accepted over POST", None),
-                "METHOD_NOT_ALLOWED",
-            );
-            return refusal(StatusCode::METHOD_NOT_ALLOWED, vec![error]);
+            let code = ErrorCode::MethodNotAllowed;
+            let error = code.server_error(code.default_message());
+            return refusal(code.default_status(), vec![error]);
         }
         Ok(_) => {}
         Err(error) => return refusal(StatusCode::BAD_REQUEST, vec![error]),
@@ -285,15 +278,19 @@ async fn run(
         Executed::Ran(Ok(bytes)) => Answer {
             body: Body::Ran(bytes),
             status: StatusCode::OK,
+            retry_after: None,
         },
-        Executed::Unavailable(Ok(bytes)) => {
-            state.availability.mark_down();
+        Executed::Failed(code, Ok(bytes)) => {
+            if code == ErrorCode::DatabaseUnavailable {
+                state.availability.mark_down();
+            }
             Answer {
                 body: Body::Ran(bytes),
-                status: StatusCode::SERVICE_UNAVAILABLE,
+                status: code.default_status(),
+                retry_after: code.retry_after(),
             }
         }
-        Executed::Ran(Err(error)) | Executed::Unavailable(Err(error)) => {
+        Executed::Ran(Err(error)) | Executed::Failed(_, Err(error)) => {
             tracing::error!(error = %error, "response not serialisable");
             internal_error()
         }
@@ -302,21 +299,21 @@ async fn run(
 }
 
 fn finish(media: Media, answer: Answer) -> Response {
-    with_status_headers(raw(media, answer.status, answer.body.into_bytes()))
+    let response = raw(media, answer.status, answer.body.into_bytes());
+    with_status_headers(response, answer.retry_after)
 }
 
-/// The headers a status calls for: `Allow` with a 405, `Retry-After` with a 503.
-fn with_status_headers(mut response: Response) -> Response {
-    let status = response.status();
-    if status == StatusCode::METHOD_NOT_ALLOWED {
+/// The headers an answer calls for: `Allow` with a 405, and `Retry-After` when it has one.
+fn with_status_headers(mut response: Response, retry_after: Option<u64>) -> Response {
+    if response.status() == StatusCode::METHOD_NOT_ALLOWED {
         response
             .headers_mut()
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
     }
-    if status == StatusCode::SERVICE_UNAVAILABLE {
+    if let Some(seconds) = retry_after {
         response
             .headers_mut()
-            .insert(header::RETRY_AFTER, retry_after());
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
     }
     response
 }
@@ -333,8 +330,11 @@ async fn authenticate(
         .map(|value| value.to_str().unwrap_or(""));
     let refused = |error: AuthError| {
         // Never the token itself: only why it was refused.
-        tracing::warn!(reason = error.reason, "request refused: not authenticated");
-        unauthorized(media, &error)
+        tracing::warn!(
+            reason = error.reason.code(),
+            "request refused: not authenticated"
+        );
+        unauthorized(media, error)
     };
     let principal = state
         .auth
@@ -346,9 +346,7 @@ async fn authenticate(
     }
     match subject::ensure_member(&state.db, &principal).await {
         Ok(()) => Ok(principal),
-        Err(ApiError::Unauthenticated { reason, message }) => {
-            Err(refused(AuthError::new(reason, message)))
-        }
+        Err(ApiError::Unauthenticated(error)) => Err(refused(error)),
         Err(ApiError::DatabaseUnavailable) => {
             state.availability.mark_down();
             Err(finish(media, database_unavailable()))
@@ -357,13 +355,13 @@ async fn authenticate(
     }
 }
 
-pub(crate) fn unauthorized(media: Media, error: &AuthError) -> Response {
-    let body = json!({ "errors": [{
-        "message": error.message,
-        "extensions": { "code": "UNAUTHENTICATED", "reason": error.reason },
-    }] });
-    let mut response = respond(media, StatusCode::UNAUTHORIZED, &body);
-    let challenge = if error.reason == "TOKEN_MISSING" {
+pub(crate) fn unauthorized(media: Media, error: AuthError) -> Response {
+    let missing = error.reason == AuthReason::TokenMissing;
+    let error = ApiError::from(error);
+    let status = error.code().default_status();
+    let body = json!({ "errors": [error.into_server_error()] });
+    let mut response = respond(media, status, &body);
+    let challenge = if missing {
         HeaderValue::from_static("Bearer")
     } else {
         HeaderValue::from_static("Bearer error=\"invalid_token\"")
@@ -374,18 +372,18 @@ pub(crate) fn unauthorized(media: Media, error: &AuthError) -> Response {
     response
 }
 
-/// Reads one request object of a POST body, refusing what is not a GraphQL request.
-fn parse_request(value: Value) -> Result<async_graphql::Request, (&'static str, String)> {
+/// Reads one request object of a POST body, refusing (`BAD_REQUEST`, with this message) what
+/// is not a GraphQL request.
+fn parse_request(value: Value) -> Result<async_graphql::Request, String> {
     let Value::Object(fields) = &value else {
-        return Err(("BAD_REQUEST", "the request must be a JSON object".into()));
+        return Err("the request must be a JSON object".into());
     };
     match fields.get("query") {
         Some(Value::String(_)) => {}
-        Some(_) => return Err(("BAD_REQUEST", "`query` must be a string".into())),
-        None => return Err(("BAD_REQUEST", "the request has no `query`".into())),
+        Some(_) => return Err("`query` must be a string".into()),
+        None => return Err("the request has no `query`".into()),
     }
-    serde_json::from_value(value)
-        .map_err(|error| ("BAD_REQUEST", format!("invalid request: {error}")))
+    serde_json::from_value(value).map_err(|error| format!("invalid request: {error}"))
 }
 
 fn is_json(headers: &HeaderMap) -> bool {
@@ -409,12 +407,8 @@ pub async fn post(
         Err(response) => return response,
     };
     if !is_json(&headers) {
-        return refuse(
-            media,
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "UNSUPPORTED_MEDIA_TYPE",
-            "the body must be application/json",
-        );
+        let code = ErrorCode::UnsupportedMediaType;
+        return refuse(media, code, code.default_message());
     }
     // The body is read here, under its own time-out, rather than by an extractor: a client
     // that dribbles it would otherwise hold the connection for as long as it likes.
@@ -426,10 +420,10 @@ pub async fn post(
                 "request body timed out"
             );
             let message = format!("the body did not arrive within {} s", timeout.as_secs());
-            return refuse(
+            return refuse_with_status(
                 media,
                 StatusCode::REQUEST_TIMEOUT,
-                "REQUEST_TIMEOUT",
+                ErrorCode::RequestTimeout,
                 &message,
             );
         }
@@ -442,18 +436,13 @@ pub async fn post(
                 "the body is larger than {} bytes",
                 state.config.max_body_bytes
             );
-            return refuse(
-                media,
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "PAYLOAD_TOO_LARGE",
-                &message,
-            );
+            return refuse(media, ErrorCode::PayloadTooLarge, &message);
         }
         Err(rejection) => {
-            return refuse(
+            return refuse_with_status(
                 media,
                 rejection.status(),
-                "BAD_REQUEST",
+                ErrorCode::BadRequest,
                 &rejection.body_text(),
             );
         }
@@ -462,12 +451,7 @@ pub async fn post(
     let value: Value = match serde_json::from_slice(&body) {
         Ok(value) => value,
         Err(_) => {
-            return refuse(
-                media,
-                StatusCode::BAD_REQUEST,
-                "BAD_REQUEST",
-                "the body is not valid JSON",
-            );
+            return refuse(media, ErrorCode::BadRequest, "the body is not valid JSON");
         }
     };
     match value {
@@ -477,7 +461,7 @@ pub async fn post(
                 media,
                 run(&state, &principal, request, false, deadline).await,
             ),
-            Err((code, message)) => refuse(media, StatusCode::BAD_REQUEST, code, &message),
+            Err(message) => refuse(media, ErrorCode::BadRequest, &message),
         },
     }
 }
@@ -495,15 +479,12 @@ async fn batch(
     let max = state.config.max_batch_size;
     if items.is_empty() || items.len() > max {
         let message = format!("a batch holds 1 to {max} operations, got {}", items.len());
-        return refuse(
-            media,
-            StatusCode::BAD_REQUEST,
-            "BATCH_LIMIT_EXCEEDED",
-            &message,
-        );
+        return refuse(media, ErrorCode::BatchLimitExceeded, &message);
     }
-    // The answers' JSON texts, joined into one array; 503 when any found no database.
+    // The answers' JSON texts, joined into one array; the status (and `Retry-After`) of an
+    // answer that failed for a passing reason (no database), else 200.
     let mut status = StatusCode::OK;
+    let mut retry_after = None;
     let mut answers = vec![b'['];
     for (index, item) in items.into_iter().enumerate() {
         if index > 0 {
@@ -513,19 +494,20 @@ async fn batch(
             Ok(_) if Instant::now() >= deadline => timed_out(state).body,
             Ok(request) => {
                 let answer = run(state, principal, request, false, deadline).await;
-                if answer.status == StatusCode::SERVICE_UNAVAILABLE {
+                if answer.retry_after.is_some() {
                     status = answer.status;
+                    retry_after = answer.retry_after;
                 }
                 answer.body
             }
-            Err((code, message)) => {
-                Body::Refused(json!({ "errors": [error_json(code, &message)] }))
+            Err(message) => {
+                Body::Refused(json!({ "errors": [error_json(ErrorCode::BadRequest, &message)] }))
             }
         };
         answers.extend(body.into_bytes());
     }
     answers.push(b']');
-    with_status_headers(raw(media, status, answers))
+    with_status_headers(raw(media, status, answers), retry_after)
 }
 
 /// `GET /graphql?query=...&operationName=...&variables=...`
@@ -540,12 +522,7 @@ pub async fn get(
         Err(response) => return response,
     };
     let Some(query) = params.query else {
-        return refuse(
-            media,
-            StatusCode::BAD_REQUEST,
-            "BAD_REQUEST",
-            "the request has no `query`",
-        );
+        return refuse(media, ErrorCode::BadRequest, "the request has no `query`");
     };
     let mut request = async_graphql::Request::new(query);
     if let Some(name) = params.operation_name {
@@ -559,7 +536,7 @@ pub async fn get(
         let Ok(value @ (Value::Object(_) | Value::Null)) = serde_json::from_str::<Value>(text)
         else {
             let message = format!("`{field}` must be a JSON object");
-            return refuse(media, StatusCode::BAD_REQUEST, "BAD_REQUEST", &message);
+            return refuse(media, ErrorCode::BadRequest, &message);
         };
         if field == "variables" {
             request = request.variables(Variables::from_json(value));
@@ -579,4 +556,67 @@ pub struct GetParams {
     operation_name: Option<String>,
     variables: Option<String>,
     extensions: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use async_graphql::{PathSegment, Response as GraphqlResponse};
+
+    use super::*;
+
+    /// `error` as met by a field of an operation that ran.
+    fn in_a_field(mut error: ServerError) -> ServerError {
+        error.path = vec![PathSegment::Field("brokers".into())];
+        error
+    }
+
+    fn outcome(errors: Vec<ServerError>) -> Result<Option<ErrorCode>, &'static str> {
+        match Executed::of(GraphqlResponse::from_errors(errors)) {
+            Executed::Ran(Ok(_)) => Ok(None),
+            Executed::Failed(code, Ok(_)) => Ok(Some(code)),
+            Executed::Refused(_) => Err("refused"),
+            Executed::Ran(Err(_)) | Executed::Failed(_, Err(_)) => Err("not serialisable"),
+        }
+    }
+
+    #[test]
+    fn only_a_code_with_a_retry_after_fails_an_operation_that_ran() {
+        let unavailable = in_a_field(ApiError::DatabaseUnavailable.into_server_error());
+        let forbidden = in_a_field(ApiError::Forbidden("no".into()).into_server_error());
+        let internal = in_a_field(ApiError::Internal.into_server_error());
+        assert_eq!(
+            outcome(vec![forbidden.clone(), unavailable.clone()]),
+            Ok(Some(ErrorCode::DatabaseUnavailable))
+        );
+        assert_eq!(outcome(vec![forbidden, internal]), Ok(None));
+        // Refused before running, unless the refusal is the database's.
+        let invalid = ErrorCode::GraphqlValidationFailed.server_error("no such field");
+        assert_eq!(outcome(vec![invalid]), Err("refused"));
+        let unreachable = ApiError::DatabaseUnavailable.into_server_error();
+        assert_eq!(
+            outcome(vec![unreachable]),
+            Ok(Some(ErrorCode::DatabaseUnavailable))
+        );
+    }
+
+    #[test]
+    fn a_failed_request_answers_the_status_and_retry_after_of_its_code() {
+        for (answer, code) in [
+            (database_unavailable(), ErrorCode::DatabaseUnavailable),
+            (internal_error(), ErrorCode::InternalServerError),
+        ] {
+            assert_eq!(answer.status, code.default_status(), "{code}");
+            let response = finish(Media::Json, answer);
+            assert_eq!(
+                response.headers().get(header::RETRY_AFTER),
+                code.retry_after().map(HeaderValue::from).as_ref(),
+                "{code}"
+            );
+        }
+        assert_eq!(
+            ErrorCode::DatabaseUnavailable.retry_after(),
+            Some(1),
+            "README.md says `Retry-After: 1`"
+        );
+    }
 }

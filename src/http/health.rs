@@ -2,11 +2,12 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::AppState;
+use crate::error::ErrorCode;
 
 /// The process is up.
 pub async fn healthz() -> Json<Value> {
@@ -19,13 +20,16 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
         return Json(json!({ "status": "ready" })).into_response();
     }
     tracing::warn!("not ready: database unreachable");
+    let code = ErrorCode::DatabaseUnavailable;
     let mut response = (
-        StatusCode::SERVICE_UNAVAILABLE,
+        code.default_status(),
         Json(json!({ "status": "unavailable", "reason": "database unreachable" })),
     )
         .into_response();
-    response
-        .headers_mut()
-        .insert(header::RETRY_AFTER, super::graphql::retry_after());
+    if let Some(retry_after) = super::retry_after(code) {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, retry_after);
+    }
     response
 }

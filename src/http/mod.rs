@@ -9,14 +9,17 @@ pub mod websocket;
 use std::sync::Arc;
 use std::time::Duration;
 
+use async_graphql::ServerError;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::http::HeaderValue;
 use axum::routing::get;
 use sea_orm::DatabaseConnection;
 use tower_http::trace::TraceLayer;
 
 use crate::auth::Authenticator;
 use crate::domain::Services;
+use crate::error::ErrorCode;
 use crate::graphql::AppSchema;
 use crate::graphql::limits::Limits;
 
@@ -106,6 +109,19 @@ impl std::ops::Deref for AppState {
     fn deref(&self) -> &Inner {
         &self.0
     }
+}
+
+/// The error of an operation cut at the request's deadline (or, in a batch, not started before
+/// it), over HTTP and over the WebSocket alike.
+pub(crate) fn timed_out(timeout: Duration) -> ServerError {
+    tracing::warn!(timeout_seconds = timeout.as_secs(), "request timed out");
+    let message = format!("the request took longer than {} s", timeout.as_secs());
+    ErrorCode::RequestTimeout.server_error(message)
+}
+
+/// The `Retry-After` an answer with `code` carries, if any.
+pub(crate) fn retry_after(code: ErrorCode) -> Option<HeaderValue> {
+    code.retry_after().map(HeaderValue::from)
 }
 
 pub const GRAPHQL_PATH: &str = "/graphql";

@@ -15,7 +15,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, WebSocketProtocols as Protocols, WsMessage};
-use async_graphql::{BatchRequest, BatchResponse, Data, ErrorExtensions, Executor};
+use async_graphql::{BatchRequest, BatchResponse, Data, Executor};
 use axum::body::Bytes;
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use axum::extract::{State, WebSocketUpgrade};
@@ -26,7 +26,7 @@ use serde_json::Value;
 use tokio::time::Instant;
 
 use super::AppState;
-use crate::auth::{AuthError, Principal, subject};
+use crate::auth::{Principal, subject};
 use crate::error::ApiError;
 use crate::graphql::AppSchema;
 
@@ -190,14 +190,7 @@ struct Deadlined {
 }
 
 fn timed_out(timeout: Duration) -> async_graphql::Response {
-    let message = format!("the request took longer than {} s", timeout.as_secs());
-    let error = async_graphql::ServerError::new(message, None);
-    let mut extensions = async_graphql::ErrorExtensionValues::default();
-    extensions.set("code", "REQUEST_TIMEOUT");
-    async_graphql::Response::from_errors(vec![async_graphql::ServerError {
-        extensions: Some(extensions),
-        ..error
-    }])
+    async_graphql::Response::from_errors(vec![super::timed_out(timeout)])
 }
 
 impl Executor for Deadlined {
@@ -324,9 +317,7 @@ async fn serve(state: AppState, protocol: Protocols, socket: WebSocket) {
             let verified = match auth.authenticate(authorization(&payload).as_deref()).await {
                 Ok(principal) => match subject::ensure_member(&db, &principal).await {
                     Ok(()) => Ok(principal),
-                    Err(ApiError::Unauthenticated { reason, message }) => {
-                        Err(AuthError::new(reason, message))
-                    }
+                    Err(ApiError::Unauthenticated(error)) => Err(error),
                     // The database's own failure, not the token's: no 4403, the client may retry.
                     Err(error) => return Err(async_graphql::Error::from(error)),
                 },
@@ -346,15 +337,10 @@ async fn serve(state: AppState, protocol: Protocols, socket: WebSocket) {
                 Err(error) => {
                     initialised.lock().refused = true;
                     tracing::warn!(
-                        reason = error.reason,
+                        reason = error.reason.code(),
                         "websocket refused: not authenticated"
                     );
-                    Err(
-                        async_graphql::Error::new(error.message).extend_with(|_, ext| {
-                            ext.set("code", "UNAUTHENTICATED");
-                            ext.set("reason", error.reason);
-                        }),
-                    )
+                    Err(ApiError::from(error).into())
                 }
             }
         });

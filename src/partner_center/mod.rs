@@ -18,6 +18,8 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 
+use crate::error::ErrorCode;
+
 /// What brokergraph sends to create a customer (tenant) in Partner Center.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewCustomer {
@@ -61,22 +63,22 @@ pub enum PartnerCenterError {
     #[error("Partner Center refused the request: {0}")]
     Validation(String),
     /// No such customer for this partner.
-    #[error("the customer does not exist for this partner")]
+    #[error("{}", ErrorCode::PartnerCenterCustomerNotFound.default_message())]
     CustomerNotFound,
     /// Not reachable, timed out, throttled past the retries, 5xx, or refused our credentials
     /// (logged; never detailed to clients).
-    #[error("Partner Center is unavailable; try again later")]
+    #[error("{}", ErrorCode::PartnerCenterUnavailable.default_message())]
     Unavailable,
 }
 
 impl PartnerCenterError {
     /// The `extensions.code` a client sees.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            Self::DomainPrefixTaken(_) => "DOMAIN_PREFIX_TAKEN",
-            Self::Validation(_) => "PARTNER_CENTER_VALIDATION_FAILED",
-            Self::CustomerNotFound => "PARTNER_CENTER_CUSTOMER_NOT_FOUND",
-            Self::Unavailable => "PARTNER_CENTER_UNAVAILABLE",
+            Self::DomainPrefixTaken(_) => ErrorCode::DomainPrefixTaken,
+            Self::Validation(_) => ErrorCode::PartnerCenterValidationFailed,
+            Self::CustomerNotFound => ErrorCode::PartnerCenterCustomerNotFound,
+            Self::Unavailable => ErrorCode::PartnerCenterUnavailable,
         }
     }
 }

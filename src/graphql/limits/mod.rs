@@ -34,10 +34,11 @@ mod measure;
 use std::collections::HashSet;
 use std::time::Duration;
 
+use async_graphql::ServerResult;
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
-use async_graphql::{ServerError, ServerResult};
 
 use super::errors::with_code;
+use crate::error::ErrorCode;
 
 use measure::{MAX_NESTING, Measure, Measurer, Unmeasurable};
 
@@ -143,10 +144,6 @@ pub fn page_cost(first: Option<i32>, last: Option<i32>) -> usize {
         .clamp(1, super::pagination::MAX_PAGE_SIZE as i32) as usize
 }
 
-fn refused(code: &str, message: String) -> ServerError {
-    with_code(ServerError::new(message, None), code)
-}
-
 fn count_aliases(set: &SelectionSet) -> usize {
     set.items
         .iter()
@@ -222,12 +219,10 @@ fn check_expansion(limits: &Limits, document: &ExecutableDocument) -> ServerResu
         let measure = measurer
             .selection_set(&operation.node.selection_set.node, 0)
             .map_err(|error| match error {
-                Unmeasurable::Cycle(name) => refused(
-                    "GRAPHQL_VALIDATION_FAILED",
+                Unmeasurable::Cycle(name) => ErrorCode::GraphqlValidationFailed.server_error(
                     format!("Cannot spread fragment \"{name}\" within itself"),
                 ),
-                Unmeasurable::TooNested => refused(
-                    "MAX_DEPTH_EXCEEDED",
+                Unmeasurable::TooNested => ErrorCode::MaxDepthExceeded.server_error(
                     format!(
                         "selections, fragment spreads included, nest more than {MAX_NESTING} levels deep"
                     ),
@@ -237,22 +232,16 @@ fn check_expansion(limits: &Limits, document: &ExecutableDocument) -> ServerResu
         total.depth = total.depth.max(measure.depth);
     }
     if total.selections > limits.max_fields as u64 {
-        return Err(refused(
-            "MAX_FIELDS_EXCEEDED",
-            format!(
-                "the query reaches more than {} fields once its fragments are expanded",
-                limits.max_fields
-            ),
-        ));
+        return Err(ErrorCode::MaxFieldsExceeded.server_error(format!(
+            "the query reaches more than {} fields once its fragments are expanded",
+            limits.max_fields
+        )));
     }
     if total.depth > limits.max_depth {
-        return Err(refused(
-            "MAX_DEPTH_EXCEEDED",
-            format!(
-                "the query is {} fields deep; at most {} are allowed",
-                total.depth, limits.max_depth
-            ),
-        ));
+        return Err(ErrorCode::MaxDepthExceeded.server_error(format!(
+            "the query is {} fields deep; at most {} are allowed",
+            total.depth, limits.max_depth
+        )));
     }
     Ok(())
 }
@@ -264,16 +253,13 @@ fn check_expansion(limits: &Limits, document: &ExecutableDocument) -> ServerResu
 /// complexity and directives while validating).
 pub fn check_document(limits: &Limits, query: &str) -> ServerResult<ExecutableDocument> {
     if query.len() > limits.max_query_bytes {
-        return Err(refused(
-            "MAX_QUERY_SIZE_EXCEEDED",
-            format!(
-                "the query document is larger than {} bytes",
-                limits.max_query_bytes
-            ),
-        ));
+        return Err(ErrorCode::MaxQuerySizeExceeded.server_error(format!(
+            "the query document is larger than {} bytes",
+            limits.max_query_bytes
+        )));
     }
     let document = async_graphql::parser::parse_query(query)
-        .map_err(|error| with_code(error.into(), "GRAPHQL_PARSE_FAILED"))?;
+        .map_err(|error| with_code(error.into(), ErrorCode::GraphqlParseFailed))?;
     check_expansion(limits, &document)?;
     let aliases: usize = document
         .operations
@@ -287,43 +273,32 @@ pub fn check_document(limits: &Limits, query: &str) -> ServerResult<ExecutableDo
         )
         .sum();
     if aliases > limits.max_aliases {
-        return Err(refused(
-            "MAX_ALIASES_EXCEEDED",
-            format!(
-                "the query has {aliases} aliases; at most {} are allowed",
-                limits.max_aliases
-            ),
-        ));
+        return Err(ErrorCode::MaxAliasesExceeded.server_error(format!(
+            "the query has {aliases} aliases; at most {} are allowed",
+            limits.max_aliases
+        )));
     }
     let mut introspection =
         introspection::Cost::new(&introspection::MODEL, &document, limits.max_complexity);
     for (_, operation) in document.operations.iter() {
         let selection = &operation.node.selection_set.node;
         if introspection.operation(selection).is_err() {
-            return Err(refused(
-                "MAX_COMPLEXITY_EXCEEDED",
-                format!(
-                    "the query's introspection answers more than {} fields and items",
-                    limits.max_complexity
-                ),
-            ));
+            return Err(ErrorCode::MaxComplexityExceeded.server_error(format!(
+                "the query's introspection answers more than {} fields and items",
+                limits.max_complexity
+            )));
         }
         if !limits.introspection && asks_introspection(&document, selection, &mut HashSet::new()) {
             // async-graphql would answer `null` for these; a refusal is clearer.
-            return Err(refused(
-                "GRAPHQL_VALIDATION_FAILED",
-                "introspection is disabled on this server".into(),
-            ));
+            return Err(ErrorCode::GraphqlValidationFailed
+                .server_error("introspection is disabled on this server"));
         }
         let roots = count_root_fields(&document, selection, &mut HashSet::new());
         if roots > limits.max_root_fields {
-            return Err(refused(
-                "MAX_ROOT_FIELDS_EXCEEDED",
-                format!(
-                    "the operation has {roots} root fields; at most {} are allowed",
-                    limits.max_root_fields
-                ),
-            ));
+            return Err(ErrorCode::MaxRootFieldsExceeded.server_error(format!(
+                "the operation has {roots} root fields; at most {} are allowed",
+                limits.max_root_fields
+            )));
         }
     }
     Ok(document)
