@@ -87,8 +87,13 @@ pub enum Command {
         #[arg(long)]
         scale: Option<u32>,
     },
-    /// Print the GraphQL schema (SDL).
-    Schema,
+    /// Print the GraphQL schema (SDL): the plain schema clients see, or with `--federation`
+    /// the Apollo Federation v2 subgraph SDL a router composes (what `_service { sdl }` answers).
+    Schema {
+        /// Print the federation subgraph SDL (`@link`, `@key`) instead of the plain schema.
+        #[arg(long)]
+        federation: bool,
+    },
     /// Mint a development token signed with the configured HS256 secret (or the embedded
     /// database's generated one).
     Token {
@@ -232,8 +237,12 @@ fn redact(url: &str) -> String {
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command.as_ref().unwrap_or(&Command::Serve) {
-        Command::Schema => {
-            print!("{}", graphql::schema().sdl());
+        Command::Schema { federation } => {
+            if *federation {
+                print!("{}", graphql::federation::subgraph_sdl());
+            } else {
+                print!("{}", graphql::schema().sdl());
+            }
             Ok(())
         }
         Command::Migrate => {

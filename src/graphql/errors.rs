@@ -6,6 +6,8 @@
 //! - a value that does not fit its type, in a literal or in `variables`, found while
 //!   validating or while running: `BAD_USER_INPUT` (what Apollo Server answers for variables);
 //! - one of async-graphql's limits: that limit's code;
+//! - a federation representation `_entities` cannot resolve: `BAD_USER_INPUT` (see
+//!   [`super::federation::explain`]);
 //! - anything else wrong with the document: `GRAPHQL_PARSE_FAILED` or
 //!   `GRAPHQL_VALIDATION_FAILED`, by the stage that refused it;
 //! - anything else once the operation runs is not the client's doing: it is logged and
@@ -67,6 +69,9 @@ pub fn for_client(mut response: Response) -> Response {
 
 /// An error as a client may see it: coded (by `stage` when nothing else tells) and cut short.
 pub fn error_for_client(mut error: ServerError, stage: Stage) -> ServerError {
+    if let Some(explained) = super::federation::explain(&error) {
+        error = explained;
+    }
     if !has_code(&error) {
         let code = if is_bad_value(&error.message) {
             ErrorCode::BadUserInput

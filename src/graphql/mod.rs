@@ -5,6 +5,7 @@ pub mod broker;
 pub mod connection;
 pub mod enums;
 pub mod errors;
+pub mod federation;
 pub mod fetch;
 pub mod ids;
 pub mod limits;
@@ -42,8 +43,14 @@ use crate::scope::Scope;
 use limits::Limits;
 use loaders::DbLoader;
 
+// The query root clients see (without federation's fields: see `federation::ServedQuery`).
+// A `//` comment: a doc comment would become the type's description in the SDL.
 #[derive(MergedObject, Default)]
-pub struct Query(
+pub struct Query(QueryFields);
+
+/// The query root's fields, one part per domain type; a root of its own in each schema.
+#[derive(MergedObject, Default)]
+pub struct QueryFields(
     node::NodeQuery,
     broker::BrokerQuery,
     organization::OrganizationQuery,
@@ -57,31 +64,46 @@ pub struct Query(
 #[derive(MergedObject, Default)]
 pub struct Mutation(manage::ManageMutation, tenancy::TenancyMutation);
 
-pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
+/// The schema the server runs: the plain schema and federation's `_service` and `_entities`
+/// (see [`federation`]).
+pub type AppSchema = Schema<federation::ServedQuery, Mutation, EmptySubscription>;
 
-/// The schema's types and rules, without a database: what `brokergraph schema` prints.
-pub fn schema() -> AppSchema {
-    builder(&Limits::default()).finish()
+/// The schema without federation's additions, for clients that never see a router.
+pub type PlainSchema = Schema<Query, Mutation, EmptySubscription>;
+
+/// The schema's types and rules, without a database or federation: what `brokergraph schema`
+/// prints and `schema.graphql` holds.
+pub fn schema() -> PlainSchema {
+    builder(Query::default(), &Limits::default()).finish()
+}
+
+/// The schema the server runs, without a database: what introspection and `_service` describe.
+pub fn served_schema() -> AppSchema {
+    builder(federation::ServedQuery::default(), &Limits::default()).finish()
 }
 
 /// The schema the HTTP handler runs. It has no extensions, so async-graphql resolves each
 /// field on its fast path: the handler parses and checks the document itself
 /// ([`limits::check_document`]) and gives every operation its [`RequestContext`].
 pub fn server_schema(services: Services, limits: &Limits) -> AppSchema {
-    with_services(builder(limits), services)
+    with_services(
+        builder(federation::ServedQuery::default(), limits),
+        services,
+    )
 }
 
 /// The schema the WebSocket runs: the same, plus [`WebSocketRules`], which does per operation
 /// what the HTTP handler does per request.
 pub fn websocket_schema(services: Services, limits: &Limits) -> AppSchema {
     with_services(
-        builder(limits).extension(WebSocketRules(limits.clone())),
+        builder(federation::ServedQuery::default(), limits)
+            .extension(WebSocketRules(limits.clone())),
         services,
     )
 }
 
 fn with_services(
-    builder: SchemaBuilder<Query, Mutation, EmptySubscription>,
+    builder: SchemaBuilder<federation::ServedQuery, Mutation, EmptySubscription>,
     services: Services,
 ) -> AppSchema {
     builder.data(services.db.clone()).data(services).finish()
@@ -89,8 +111,11 @@ fn with_services(
 
 /// Depth is not among async-graphql's limits here: `limits::check_document` checks it, measuring
 /// each fragment once, where async-graphql's depth visitor walks every fragment's expansion.
-fn builder(limits: &Limits) -> SchemaBuilder<Query, Mutation, EmptySubscription> {
-    let mut builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription)
+fn builder<Q: async_graphql::ObjectType + 'static>(
+    query: Q,
+    limits: &Limits,
+) -> SchemaBuilder<Q, Mutation, EmptySubscription> {
+    let mut builder = Schema::build(query, Mutation::default(), EmptySubscription)
         .limit_complexity(limits.max_complexity)
         .limit_directives(limits.max_directives);
     if !limits.introspection {
@@ -262,7 +287,7 @@ mod tests {
 
     fn websocket_rules_only() -> AppSchema {
         let limits = Limits::default();
-        builder(&limits)
+        builder(federation::ServedQuery::default(), &limits)
             .extension(WebSocketRules(limits.clone()))
             .finish()
     }

@@ -111,6 +111,17 @@ fn should_print_the_schema_sdl() {
 }
 
 #[test]
+fn should_print_the_federation_subgraph_sdl_with_the_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let printed = succeed(dir.path(), &["schema", "--federation"]);
+    assert_eq!(printed, brokergraph::graphql::federation::subgraph_sdl());
+    assert!(printed.contains("extend schema @link("), "{printed}");
+    assert!(
+        printed.contains(r#"type Broker implements Node @key(fields: "id") @key(fields: "uuid")"#)
+    );
+}
+
+#[test]
 fn should_migrate_an_sqlite_file_twice() {
     let dir = tempfile::tempdir().unwrap();
     succeed(dir.path(), &["migrate"]);

@@ -9,6 +9,7 @@ mod auth;
 mod cli;
 mod connections;
 mod database_down;
+mod federation;
 mod graph;
 mod hardening_errors;
 mod hardening_scope;
