@@ -18,6 +18,7 @@ use tokio::time::Instant;
 use tokio_util::task::AbortOnDropHandle;
 
 use super::AppState;
+use super::request_id::Carried;
 use crate::auth::{AuthError, Principal, subject};
 use crate::error::ApiError;
 use crate::graphql::RequestContext;
@@ -234,6 +235,7 @@ async fn run(
     mut request: async_graphql::Request,
     over_get: bool,
     deadline: Instant,
+    carried: &Carried,
 ) -> Answer {
     // The checks async-graphql has no setting for, here rather than in schema extensions:
     // a schema with extensions gives up async-graphql's fast path for every field.
@@ -261,15 +263,14 @@ async fn run(
     // The operation runs on a single-threaded executor, so its DataLoader batches each level
     // whole (see `RequestContext::new`); the handler itself stays on the multi-threaded runtime.
     let schema = state.schema.clone();
+    let carried = carried.clone();
     // Aborting the pinned task drops the operation's future on its executor at its next await
     // point (tokio-util's `spawn_pinned` forwards the abort); the handle aborts on drop too,
     // so an operation whose client went away (the handler dropped) stops as well, instead of
     // running on detached.
-    let mut task = AbortOnDropHandle::new(
-        state
-            .executors
-            .spawn_pinned(move || async move { Executed::of(schema.execute(request).await) }),
-    );
+    let mut task = AbortOnDropHandle::new(state.executors.spawn_pinned(move || {
+        carried.run(async move { Executed::of(schema.execute(request).await) })
+    }));
     let executed = match tokio::time::timeout_at(deadline, &mut task).await {
         Ok(Ok(executed)) => executed,
         Ok(Err(error)) => {
@@ -471,11 +472,22 @@ pub async fn post(
         }
     };
     match value {
-        Value::Array(items) => batch(&state, &principal, media, items, deadline).await,
+        Value::Array(items) => {
+            let carried = Carried::here(&headers);
+            batch(&state, &principal, media, items, deadline, &carried).await
+        }
         value => match parse_request(value) {
             Ok(request) => finish(
                 media,
-                run(&state, &principal, request, false, deadline).await,
+                run(
+                    &state,
+                    &principal,
+                    request,
+                    false,
+                    deadline,
+                    &Carried::here(&headers),
+                )
+                .await,
             ),
             Err((code, message)) => refuse(media, StatusCode::BAD_REQUEST, code, &message),
         },
@@ -491,6 +503,7 @@ async fn batch(
     media: Media,
     items: Vec<Value>,
     deadline: Instant,
+    carried: &Carried,
 ) -> Response {
     let max = state.config.max_batch_size;
     if items.is_empty() || items.len() > max {
@@ -512,7 +525,7 @@ async fn batch(
         let body = match parse_request(item) {
             Ok(_) if Instant::now() >= deadline => timed_out(state).body,
             Ok(request) => {
-                let answer = run(state, principal, request, false, deadline).await;
+                let answer = run(state, principal, request, false, deadline, carried).await;
                 if answer.status == StatusCode::SERVICE_UNAVAILABLE {
                     status = answer.status;
                 }
@@ -568,7 +581,15 @@ pub async fn get(
     let deadline = Instant::now() + state.limits.request_timeout();
     finish(
         media,
-        run(&state, &principal, request, true, deadline).await,
+        run(
+            &state,
+            &principal,
+            request,
+            true,
+            deadline,
+            &Carried::here(&headers),
+        )
+        .await,
     )
 }
 

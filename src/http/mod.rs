@@ -3,6 +3,7 @@
 pub mod graphql;
 pub mod health;
 pub mod playground;
+pub mod request_id;
 pub mod serve;
 pub mod websocket;
 
@@ -13,7 +14,6 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
 use sea_orm::DatabaseConnection;
-use tower_http::trace::TraceLayer;
 
 use crate::auth::Authenticator;
 use crate::domain::Services;
@@ -126,9 +126,9 @@ pub fn app(state: AppState) -> Router {
         .route("/readyz", get(health::readyz))
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
         .with_state(state);
-    match playground {
+    let router = match playground {
         Some(playground) => router.merge(playground),
         None => router,
-    }
-    .layer(TraceLayer::new_for_http())
+    };
+    request_id::layer(router)
 }
