@@ -87,6 +87,7 @@ fn error_json(code: &str, message: &str) -> Value {
 
 /// A request refused before any GraphQL ran.
 fn refuse(media: Media, status: StatusCode, code: &str, message: &str) -> Response {
+    count_limit_refusal(code);
     respond(
         media,
         status,
@@ -96,17 +97,21 @@ fn refuse(media: Media, status: StatusCode, code: &str, message: &str) -> Respon
 
 /// The type of the operation a request selects from its document, as async-graphql selects it
 /// (and with its messages).
-fn selected_operation(
-    document: &ExecutableDocument,
+fn selected_operation<'a>(
+    document: &'a ExecutableDocument,
     name: Option<&str>,
-) -> Result<OperationType, ServerError> {
+) -> Result<(OperationType, Option<&'a str>), ServerError> {
     let ty = match (&document.operations, name) {
-        (DocumentOperations::Single(op), None) => Some(op.node.ty),
+        (DocumentOperations::Single(op), None) => Some((op.node.ty, None)),
         (DocumentOperations::Single(_), Some(_)) => None,
-        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name).map(|op| op.node.ty),
+        (DocumentOperations::Multiple(ops), Some(name)) => ops
+            .get_key_value(name)
+            .map(|(name, op)| (op.node.ty, Some(name.as_str()))),
         (DocumentOperations::Multiple(ops), None) => {
             if ops.len() == 1 {
-                ops.values().next().map(|op| op.node.ty)
+                ops.iter()
+                    .next()
+                    .map(|(name, op)| (op.node.ty, Some(name.as_str())))
             } else {
                 return Err(with_code(
                     ServerError::new("Operation name required in request.", None),
@@ -130,6 +135,22 @@ fn selected_operation(
 struct Answer {
     body: Body,
     status: StatusCode,
+    /// `OK`, or the first error's code (the metrics' `outcome`).
+    outcome: String,
+}
+
+/// The `outcome` of an answer with these errors: `OK` without any, else the first one's code.
+fn outcome_of<'a>(mut codes: impl Iterator<Item = Option<&'a str>>) -> String {
+    match codes.next() {
+        None => "OK".into(),
+        Some(code) => code.unwrap_or("INTERNAL_SERVER_ERROR").to_owned(),
+    }
+}
+
+/// The outcome of a refusal built here.
+fn outcome_of_json(body: &Value) -> String {
+    let errors = body["errors"].as_array().into_iter().flatten();
+    outcome_of(errors.map(|error| error["extensions"]["code"].as_str()))
 }
 
 enum Body {
@@ -153,7 +174,8 @@ impl Body {
 /// What the executor hands back: the serialised response of an operation that ran, or the
 /// errors of a document async-graphql refused before running it.
 enum Executed {
-    Ran(Result<Vec<u8>, serde_json::Error>),
+    /// With its outcome.
+    Ran(Result<Vec<u8>, serde_json::Error>, String),
     /// An operation that ran but found the database unreachable: answered 503.
     Unavailable(Result<Vec<u8>, serde_json::Error>),
     Refused(Vec<ServerError>),
@@ -176,17 +198,30 @@ impl Executed {
         } else if unavailable {
             Executed::Unavailable(serde_json::to_vec(&response))
         } else {
-            Executed::Ran(serde_json::to_vec(&response))
+            let outcome = outcome_of(response.errors.iter().map(|error| {
+                match error.extensions.as_ref().and_then(|e| e.get("code")) {
+                    Some(async_graphql::Value::String(code)) => Some(code.as_str()),
+                    _ => None,
+                }
+            }));
+            Executed::Ran(serde_json::to_vec(&response), outcome)
         }
     }
 }
 
 fn internal_error() -> Answer {
+    refused(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        json!({ "errors": [error_json("INTERNAL_SERVER_ERROR", "internal server error")] }),
+    )
+}
+
+/// An answer built here.
+fn refused(status: StatusCode, body: Value) -> Answer {
     Answer {
-        body: Body::Refused(
-            json!({ "errors": [error_json("INTERNAL_SERVER_ERROR", "internal server error")] }),
-        ),
-        status: StatusCode::INTERNAL_SERVER_ERROR,
+        outcome: outcome_of_json(&body),
+        body: Body::Refused(body),
+        status,
     }
 }
 
@@ -199,20 +234,32 @@ pub(crate) fn retry_after() -> HeaderValue {
 /// for the pool's acquire time-out.
 fn database_unavailable() -> Answer {
     let error = crate::error::ApiError::DatabaseUnavailable;
-    Answer {
-        body: Body::Refused(json!({ "errors": [error_json(error.code(), error.message())] })),
-        status: StatusCode::SERVICE_UNAVAILABLE,
-    }
+    refused(
+        StatusCode::SERVICE_UNAVAILABLE,
+        json!({ "errors": [error_json(error.code(), error.message())] }),
+    )
 }
 
 /// A request refused before it ran.
 fn refusal(status: StatusCode, errors: Vec<ServerError>) -> Answer {
-    Answer {
-        body: Body::Refused(json!({ "errors": errors
-            .into_iter()
-            .map(|error| errors::error_for_client(error, Stage::Validation))
-            .collect::<Vec<_>>() })),
-        status,
+    let body = json!({ "errors": errors
+        .into_iter()
+        .map(|error| errors::error_for_client(error, Stage::Validation))
+        .collect::<Vec<_>>() });
+    let answer = refused(status, body);
+    count_limit_refusal(&answer.outcome);
+    answer
+}
+
+/// Counts a refusal by an operation limit (`graphql_refusals_total`).
+fn count_limit_refusal(code: &str) {
+    if code.starts_with("MAX_")
+        || matches!(
+            code,
+            "BATCH_LIMIT_EXCEEDED" | "PAYLOAD_TOO_LARGE" | "REQUEST_TIMEOUT"
+        )
+    {
+        super::metrics::refusal(code);
     }
 }
 
@@ -221,21 +268,67 @@ fn timed_out(state: &AppState) -> Answer {
     let timeout = state.limits.request_timeout();
     tracing::warn!(timeout_seconds = timeout.as_secs(), "request timed out");
     let message = format!("the request took longer than {} s", timeout.as_secs());
-    Answer {
-        body: Body::Refused(json!({ "errors": [error_json("REQUEST_TIMEOUT", &message)] })),
-        status: StatusCode::GATEWAY_TIMEOUT,
-    }
+    count_limit_refusal("REQUEST_TIMEOUT");
+    refused(
+        StatusCode::GATEWAY_TIMEOUT,
+        json!({ "errors": [error_json("REQUEST_TIMEOUT", &message)] }),
+    )
 }
 
 /// Runs one operation, which must finish by `deadline`: the request's, shared by every
-/// operation of a batch.
+/// operation of a batch; records it in the metrics when they are on.
 async fn run(
+    state: &AppState,
+    principal: &Principal,
+    request: async_graphql::Request,
+    over_get: bool,
+    deadline: Instant,
+    carried: &Carried,
+) -> Answer {
+    let Some(metrics) = &state.metrics else {
+        return run_operation(state, principal, request, over_get, deadline, carried, None).await;
+    };
+    let started = Instant::now();
+    let mut selected = Selected::default();
+    let answer = run_operation(
+        state,
+        principal,
+        request,
+        over_get,
+        deadline,
+        carried,
+        Some(&mut selected),
+    )
+    .await;
+    let name = metrics.operations.label(selected.name.as_deref());
+    super::metrics::operation(&name, selected.ty, &answer.outcome, started.elapsed());
+    answer
+}
+
+/// The operation a request selected, once known.
+struct Selected {
+    name: Option<String>,
+    /// `query`, `mutation`, `subscription`; `none` before one is selected.
+    ty: &'static str,
+}
+
+impl Default for Selected {
+    fn default() -> Self {
+        Selected {
+            name: None,
+            ty: "none",
+        }
+    }
+}
+
+async fn run_operation(
     state: &AppState,
     principal: &Principal,
     mut request: async_graphql::Request,
     over_get: bool,
     deadline: Instant,
     carried: &Carried,
+    selected: Option<&mut Selected>,
 ) -> Answer {
     // The checks async-graphql has no setting for, here rather than in schema extensions:
     // a schema with extensions gives up async-graphql's fast path for every field.
@@ -243,7 +336,16 @@ async fn run(
         Ok(document) => document,
         Err(error) => return refusal(StatusCode::BAD_REQUEST, vec![error]),
     };
-    match selected_operation(&document, request.operation_name.as_deref()) {
+    let operation = selected_operation(&document, request.operation_name.as_deref());
+    if let (Some(selected), Ok((ty, name))) = (selected, &operation) {
+        selected.name = name.map(str::to_owned);
+        selected.ty = match ty {
+            OperationType::Query => "query",
+            OperationType::Mutation => "mutation",
+            OperationType::Subscription => "subscription",
+        };
+    }
+    match operation.map(|(ty, _)| ty) {
         Ok(OperationType::Mutation) if over_get => {
             let error = with_code(
                 ServerError::new("mutations are only accepted over POST", None),
@@ -283,18 +385,20 @@ async fn run(
         }
     };
     match executed {
-        Executed::Ran(Ok(bytes)) => Answer {
+        Executed::Ran(Ok(bytes), outcome) => Answer {
             body: Body::Ran(bytes),
             status: StatusCode::OK,
+            outcome,
         },
         Executed::Unavailable(Ok(bytes)) => {
             state.availability.mark_down();
             Answer {
                 body: Body::Ran(bytes),
                 status: StatusCode::SERVICE_UNAVAILABLE,
+                outcome: crate::error::DATABASE_UNAVAILABLE.into(),
             }
         }
-        Executed::Ran(Err(error)) | Executed::Unavailable(Err(error)) => {
+        Executed::Ran(Err(error), _) | Executed::Unavailable(Err(error)) => {
             tracing::error!(error = %error, "response not serialisable");
             internal_error()
         }

@@ -16,6 +16,7 @@ mod hardening_transport;
 mod http_rules;
 mod input_rules;
 mod limits;
+mod metrics;
 mod mutations;
 mod pagination;
 mod request_ids;
