@@ -176,6 +176,24 @@ pub struct ServeArgs {
         global = true
     )]
     pub websocket_init_timeout_seconds: u64,
+
+    /// Record metrics and answer them at `GET /metrics` on the main port.
+    #[arg(
+        long,
+        env = "BROKERGRAPH_METRICS",
+        default_value_t = HttpConfig::DEFAULTS.metrics.is_some(),
+        action = clap::ArgAction::Set,
+        num_args = 0..=1,
+        default_missing_value = "true",
+        conflicts_with = "metrics_listen",
+        global = true
+    )]
+    pub metrics: bool,
+
+    /// Record metrics and answer them at `GET /metrics` on this address only (not on the main
+    /// port), e.g. `127.0.0.1:9464`.
+    #[arg(long, env = "BROKERGRAPH_METRICS_LISTEN", global = true)]
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl ServeArgs {
@@ -189,6 +207,11 @@ impl ServeArgs {
             websocket_max_in_flight: usize::try_from(self.websocket_max_in_flight)
                 .unwrap_or(usize::MAX),
             websocket_init_timeout: Duration::from_secs(self.websocket_init_timeout_seconds),
+            metrics: match (self.metrics_listen, self.metrics) {
+                (Some(_), _) => Some(http::MetricsAt::OwnListener),
+                (None, true) => Some(http::MetricsAt::MainPort),
+                (None, false) => None,
+            },
         }
     }
 
@@ -338,7 +361,23 @@ async fn serve(cli: &Cli) -> anyhow::Result<()> {
         cipher,
         partner_center_deadline: cli.partner_center.deadline(),
     };
+    let metrics_wanted = config.metrics.is_some();
     let state = AppState::new(services, auth.authenticator, cli.limits.clone(), config);
+    let metrics = match (&state.metrics, metrics_wanted) {
+        (None, true) => {
+            anyhow::bail!("metrics were asked for but cannot be recorded (see the log)")
+        }
+        (metrics, _) => metrics.clone(),
+    };
+    let metrics_listener = match (cli.serve.metrics_listen, metrics) {
+        (Some(address), Some(metrics)) => {
+            let listener = TcpListener::bind(address)
+                .await
+                .with_context(|| format!("cannot listen for metrics on {address}"))?;
+            Some((listener, metrics))
+        }
+        _ => None,
+    };
     let listener = TcpListener::bind(cli.serve.listen)
         .await
         .with_context(|| format!("cannot listen on {}", cli.serve.listen))?;
@@ -347,6 +386,17 @@ async fn serve(cli: &Cli) -> anyhow::Result<()> {
     println!("brokergraph is serving GraphQL at http://{address}/graphql");
     if cli.limits.introspection {
         println!("playground: http://{address}/");
+    }
+    if let Some((listener, metrics)) = metrics_listener {
+        let address = listener.local_addr()?;
+        println!("metrics: http://{address}{}", http::metrics::METRICS_PATH);
+        // Ends with the process: a scrape in flight at shutdown is of no consequence.
+        tokio::spawn(http::serve::serve(
+            listener,
+            http::metrics::router(metrics),
+            serve_config.clone(),
+            std::future::pending(),
+        ));
     }
     if let Some(token) = dev_token {
         println!("development token (PLATFORM_ADMIN, 7 days; the playground sends it for you):");

@@ -63,7 +63,22 @@ pub async fn connect(config: &DbConfig) -> Result<DatabaseConnection, DbErr> {
     if let Some(path) = &config.schema_search_path {
         options.set_schema_search_path(path.clone());
     }
-    Database::connect(options).await
+    let mut db = Database::connect(options).await?;
+    on_statement(&mut db, |_| {});
+    Ok(db)
+}
+
+/// Has every statement `db` runs counted and timed in the metrics (`db_statements_total`,
+/// `db_statement_duration_seconds`), then passed to `also`. sea-orm keeps one callback per
+/// connection: this is the one place that sets it.
+pub fn on_statement(
+    db: &mut DatabaseConnection,
+    also: impl Fn(&sea_orm::metric::Info<'_>) + Send + Sync + 'static,
+) {
+    db.set_metric_callback(move |info| {
+        crate::http::metrics::statement(info);
+        also(info);
+    });
 }
 
 /// Applies pending migrations; a no-op when there are none.

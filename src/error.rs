@@ -186,6 +186,23 @@ catalogue! {
 }
 
 impl ErrorCode {
+    /// A refusal by an operation or request limit (counted as `graphql_refusals_total`).
+    pub const fn is_limit(self) -> bool {
+        matches!(
+            self,
+            Self::MaxQuerySizeExceeded
+                | Self::MaxFieldsExceeded
+                | Self::MaxDepthExceeded
+                | Self::MaxComplexityExceeded
+                | Self::MaxAliasesExceeded
+                | Self::MaxRootFieldsExceeded
+                | Self::MaxDirectivesExceeded
+                | Self::BatchLimitExceeded
+                | Self::PayloadTooLarge
+                | Self::RequestTimeout
+        )
+    }
+
     /// For a passing failure of the whole request: the seconds a client should wait, sent as
     /// `Retry-After`. An operation that ran and met such an error answers its
     /// [`default_status`](Self::default_status) too, rather than 200.

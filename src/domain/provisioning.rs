@@ -536,7 +536,7 @@ async fn create_customer(
     };
     let ids = CallIds {
         request_id,
-        correlation_id: Uuid::now_v7(),
+        correlation_id: crate::http::request_id::correlation_id(),
     };
     let call = services.partner_center.create_customer(&customer, ids);
     let answer = match tokio::time::timeout(services.partner_center_deadline, call).await {

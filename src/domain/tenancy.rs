@@ -101,7 +101,7 @@ pub async fn link(
     if services.partner_center.verifies_customers() {
         let ids = CallIds {
             request_id: Uuid::now_v7(),
-            correlation_id: Uuid::now_v7(),
+            correlation_id: crate::http::request_id::correlation_id(),
         };
         let lookup = services.partner_center.get_customer(guid, ids);
         match tokio::time::timeout(services.partner_center_deadline, lookup).await {

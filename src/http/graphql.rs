@@ -18,6 +18,7 @@ use tokio::time::Instant;
 use tokio_util::task::AbortOnDropHandle;
 
 use super::AppState;
+use super::request_id::Carried;
 use crate::auth::{AuthError, Principal, subject};
 use crate::error::{ApiError, AuthReason, ErrorCode};
 use crate::graphql::RequestContext;
@@ -96,6 +97,7 @@ fn refuse_with_status(
     code: ErrorCode,
     message: &str,
 ) -> Response {
+    count_limit_refusal(code.code());
     respond(
         media,
         status,
@@ -105,17 +107,21 @@ fn refuse_with_status(
 
 /// The type of the operation a request selects from its document, as async-graphql selects it
 /// (and with its messages).
-fn selected_operation(
-    document: &ExecutableDocument,
+fn selected_operation<'a>(
+    document: &'a ExecutableDocument,
     name: Option<&str>,
-) -> Result<OperationType, ServerError> {
+) -> Result<(OperationType, Option<&'a str>), ServerError> {
     let ty = match (&document.operations, name) {
-        (DocumentOperations::Single(op), None) => Some(op.node.ty),
+        (DocumentOperations::Single(op), None) => Some((op.node.ty, None)),
         (DocumentOperations::Single(_), Some(_)) => None,
-        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name).map(|op| op.node.ty),
+        (DocumentOperations::Multiple(ops), Some(name)) => ops
+            .get_key_value(name)
+            .map(|(name, op)| (op.node.ty, Some(name.as_str()))),
         (DocumentOperations::Multiple(ops), None) => {
             if ops.len() == 1 {
-                ops.values().next().map(|op| op.node.ty)
+                ops.iter()
+                    .next()
+                    .map(|(name, op)| (op.node.ty, Some(name.as_str())))
             } else {
                 return Err(
                     ErrorCode::BadRequest.server_error("Operation name required in request.")
@@ -137,6 +143,22 @@ struct Answer {
     status: StatusCode,
     /// `Retry-After`, in seconds: the request failed for a passing reason.
     retry_after: Option<u64>,
+    /// `OK`, or the first error's code (the metrics' `outcome`).
+    outcome: String,
+}
+
+/// The `outcome` of an answer with these errors: `OK` without any, else the first one's code.
+fn outcome_of<'a>(mut codes: impl Iterator<Item = Option<&'a str>>) -> String {
+    match codes.next() {
+        None => "OK".into(),
+        Some(code) => code.unwrap_or("INTERNAL_SERVER_ERROR").to_owned(),
+    }
+}
+
+/// The outcome of a refusal built here.
+fn outcome_of_json(body: &Value) -> String {
+    let errors = body["errors"].as_array().into_iter().flatten();
+    outcome_of(errors.map(|error| error["extensions"]["code"].as_str()))
 }
 
 enum Body {
@@ -160,7 +182,8 @@ impl Body {
 /// What the executor hands back: the serialised response of an operation that ran, or the
 /// errors of a document async-graphql refused before running it.
 enum Executed {
-    Ran(Result<Vec<u8>, serde_json::Error>),
+    /// With its outcome (`OK` or the first error's code).
+    Ran(Result<Vec<u8>, serde_json::Error>, String),
     /// An operation that ran but met an error that fails the whole request for a passing
     /// reason (a code with a `Retry-After`: the database unreachable): answered with that
     /// code's status.
@@ -179,20 +202,39 @@ impl Executed {
         match failed {
             Some(code) => Executed::Failed(code, serde_json::to_vec(&response)),
             None if errors::is_refusal(&response) => Executed::Refused(response.errors),
-            None => Executed::Ran(serde_json::to_vec(&response)),
+            None => {
+                let outcome = outcome_of(response.errors.iter().map(|error| {
+                    match error.extensions.as_ref().and_then(|e| e.get("code")) {
+                        Some(async_graphql::Value::String(code)) => Some(code.as_str()),
+                        _ => None,
+                    }
+                }));
+                Executed::Ran(serde_json::to_vec(&response), outcome)
+            }
         }
     }
 }
 
 /// A request refused before it ran.
 fn refusal(status: StatusCode, errors: Vec<ServerError>) -> Answer {
+    let body = json!({ "errors": errors
+        .into_iter()
+        .map(|error| errors::error_for_client(error, Stage::Validation))
+        .collect::<Vec<_>>() });
+    let outcome = outcome_of_json(&body);
+    count_limit_refusal(&outcome);
     Answer {
-        body: Body::Refused(json!({ "errors": errors
-            .into_iter()
-            .map(|error| errors::error_for_client(error, Stage::Validation))
-            .collect::<Vec<_>>() })),
+        body: Body::Refused(body),
         status,
         retry_after: None,
+        outcome,
+    }
+}
+
+/// Counts a refusal by an operation limit (`graphql_refusals_total`).
+fn count_limit_refusal(code: &str) {
+    if ErrorCode::parse(code).is_some_and(ErrorCode::is_limit) {
+        super::metrics::refusal(code);
     }
 }
 
@@ -222,13 +264,59 @@ fn timed_out(state: &AppState) -> Answer {
 }
 
 /// Runs one operation, which must finish by `deadline`: the request's, shared by every
-/// operation of a batch.
+/// operation of a batch; records it in the metrics when they are on.
 async fn run(
+    state: &AppState,
+    principal: &Principal,
+    request: async_graphql::Request,
+    over_get: bool,
+    deadline: Instant,
+    carried: &Carried,
+) -> Answer {
+    let Some(metrics) = &state.metrics else {
+        return run_operation(state, principal, request, over_get, deadline, carried, None).await;
+    };
+    let started = Instant::now();
+    let mut selected = Selected::default();
+    let answer = run_operation(
+        state,
+        principal,
+        request,
+        over_get,
+        deadline,
+        carried,
+        Some(&mut selected),
+    )
+    .await;
+    let name = metrics.operations.label(selected.name.as_deref());
+    super::metrics::operation(&name, selected.ty, &answer.outcome, started.elapsed());
+    answer
+}
+
+/// The operation a request selected, once known.
+struct Selected {
+    name: Option<String>,
+    /// `query`, `mutation`, `subscription`; `none` before one is selected.
+    ty: &'static str,
+}
+
+impl Default for Selected {
+    fn default() -> Self {
+        Selected {
+            name: None,
+            ty: "none",
+        }
+    }
+}
+
+async fn run_operation(
     state: &AppState,
     principal: &Principal,
     mut request: async_graphql::Request,
     over_get: bool,
     deadline: Instant,
+    carried: &Carried,
+    selected: Option<&mut Selected>,
 ) -> Answer {
     // The checks async-graphql has no setting for, here rather than in schema extensions:
     // a schema with extensions gives up async-graphql's fast path for every field.
@@ -236,7 +324,16 @@ async fn run(
         Ok(document) => document,
         Err(error) => return refusal(StatusCode::BAD_REQUEST, vec![error]),
     };
-    match selected_operation(&document, request.operation_name.as_deref()) {
+    let operation = selected_operation(&document, request.operation_name.as_deref());
+    if let (Some(selected), Ok((ty, name))) = (selected, &operation) {
+        selected.name = name.map(str::to_owned);
+        selected.ty = match ty {
+            OperationType::Query => "query",
+            OperationType::Mutation => "mutation",
+            OperationType::Subscription => "subscription",
+        };
+    }
+    match operation.map(|(ty, _)| ty) {
         Ok(OperationType::Mutation) if over_get => {
             let code = ErrorCode::MethodNotAllowed;
             let error = code.server_error(code.default_message());
@@ -254,15 +351,14 @@ async fn run(
     // The operation runs on a single-threaded executor, so its DataLoader batches each level
     // whole (see `RequestContext::new`); the handler itself stays on the multi-threaded runtime.
     let schema = state.schema.clone();
+    let carried = carried.clone();
     // Aborting the pinned task drops the operation's future on its executor at its next await
     // point (tokio-util's `spawn_pinned` forwards the abort); the handle aborts on drop too,
     // so an operation whose client went away (the handler dropped) stops as well, instead of
     // running on detached.
-    let mut task = AbortOnDropHandle::new(
-        state
-            .executors
-            .spawn_pinned(move || async move { Executed::of(schema.execute(request).await) }),
-    );
+    let mut task = AbortOnDropHandle::new(state.executors.spawn_pinned(move || {
+        carried.run(async move { Executed::of(schema.execute(request).await) })
+    }));
     let executed = match tokio::time::timeout_at(deadline, &mut task).await {
         Ok(Ok(executed)) => executed,
         Ok(Err(error)) => {
@@ -275,10 +371,11 @@ async fn run(
         }
     };
     match executed {
-        Executed::Ran(Ok(bytes)) => Answer {
+        Executed::Ran(Ok(bytes), outcome) => Answer {
             body: Body::Ran(bytes),
             status: StatusCode::OK,
             retry_after: None,
+            outcome,
         },
         Executed::Failed(code, Ok(bytes)) => {
             if code == ErrorCode::DatabaseUnavailable {
@@ -288,9 +385,10 @@ async fn run(
                 body: Body::Ran(bytes),
                 status: code.default_status(),
                 retry_after: code.retry_after(),
+                outcome: code.code().into(),
             }
         }
-        Executed::Ran(Err(error)) | Executed::Failed(_, Err(error)) => {
+        Executed::Ran(Err(error), _) | Executed::Failed(_, Err(error)) => {
             tracing::error!(error = %error, "response not serialisable");
             internal_error()
         }
@@ -455,11 +553,22 @@ pub async fn post(
         }
     };
     match value {
-        Value::Array(items) => batch(&state, &principal, media, items, deadline).await,
+        Value::Array(items) => {
+            let carried = Carried::here(&headers);
+            batch(&state, &principal, media, items, deadline, &carried).await
+        }
         value => match parse_request(value) {
             Ok(request) => finish(
                 media,
-                run(&state, &principal, request, false, deadline).await,
+                run(
+                    &state,
+                    &principal,
+                    request,
+                    false,
+                    deadline,
+                    &Carried::here(&headers),
+                )
+                .await,
             ),
             Err(message) => refuse(media, ErrorCode::BadRequest, &message),
         },
@@ -475,6 +584,7 @@ async fn batch(
     media: Media,
     items: Vec<Value>,
     deadline: Instant,
+    carried: &Carried,
 ) -> Response {
     let max = state.config.max_batch_size;
     if items.is_empty() || items.len() > max {
@@ -493,7 +603,7 @@ async fn batch(
         let body = match parse_request(item) {
             Ok(_) if Instant::now() >= deadline => timed_out(state).body,
             Ok(request) => {
-                let answer = run(state, principal, request, false, deadline).await;
+                let answer = run(state, principal, request, false, deadline, carried).await;
                 if answer.retry_after.is_some() {
                     status = answer.status;
                     retry_after = answer.retry_after;
@@ -545,7 +655,15 @@ pub async fn get(
     let deadline = Instant::now() + state.limits.request_timeout();
     finish(
         media,
-        run(&state, &principal, request, true, deadline).await,
+        run(
+            &state,
+            &principal,
+            request,
+            true,
+            deadline,
+            &Carried::here(&headers),
+        )
+        .await,
     )
 }
 
@@ -572,10 +690,10 @@ mod tests {
 
     fn outcome(errors: Vec<ServerError>) -> Result<Option<ErrorCode>, &'static str> {
         match Executed::of(GraphqlResponse::from_errors(errors)) {
-            Executed::Ran(Ok(_)) => Ok(None),
+            Executed::Ran(Ok(_), _) => Ok(None),
             Executed::Failed(code, Ok(_)) => Ok(Some(code)),
             Executed::Refused(_) => Err("refused"),
-            Executed::Ran(Err(_)) | Executed::Failed(_, Err(_)) => Err("not serialisable"),
+            Executed::Ran(Err(_), _) | Executed::Failed(_, Err(_)) => Err("not serialisable"),
         }
     }
 

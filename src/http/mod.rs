@@ -2,7 +2,9 @@
 
 pub mod graphql;
 pub mod health;
+pub mod metrics;
 pub mod playground;
+pub mod request_id;
 pub mod serve;
 pub mod websocket;
 
@@ -15,7 +17,6 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::HeaderValue;
 use axum::routing::get;
 use sea_orm::DatabaseConnection;
-use tower_http::trace::TraceLayer;
 
 use crate::auth::Authenticator;
 use crate::domain::Services;
@@ -39,6 +40,17 @@ pub struct HttpConfig {
     pub websocket_max_in_flight: usize,
     /// How long a WebSocket client has to send `connection_init` (then: close 4408).
     pub websocket_init_timeout: Duration,
+    /// Whether metrics are recorded, and where `GET /metrics` answers them.
+    pub metrics: Option<MetricsAt>,
+}
+
+/// Where `GET /metrics` is served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricsAt {
+    /// On the main port, beside `/graphql` (`--metrics`).
+    MainPort,
+    /// Only on a listener of its own (`--metrics-listen`), which `serve` starts.
+    OwnListener,
 }
 
 impl HttpConfig {
@@ -51,6 +63,7 @@ impl HttpConfig {
         body_read_timeout: Duration::from_secs(30),
         websocket_max_in_flight: 32,
         websocket_init_timeout: Duration::from_secs(10),
+        metrics: None,
     };
 }
 
@@ -77,17 +90,31 @@ pub struct Inner {
     pub auth: Arc<Authenticator>,
     pub limits: Limits,
     pub config: HttpConfig,
+    /// The server's metrics, when `config.metrics` asks for them.
+    pub metrics: Option<Arc<metrics::Metrics>>,
 }
 
 impl AppState {
     /// The state of a server on `db`, verifying tokens with `auth`.
     pub fn new(
-        services: Services,
+        mut services: Services,
         auth: Arc<Authenticator>,
         limits: Limits,
         config: HttpConfig,
     ) -> Self {
         let db = services.db.clone();
+        let metrics = config
+            .metrics
+            .and_then(|_| match metrics::Metrics::new(db.clone()) {
+                Ok(metrics) => Some(metrics),
+                Err(error) => {
+                    tracing::error!(error = %error, "metrics are off");
+                    None
+                }
+            });
+        if metrics.is_some() {
+            services.partner_center = Arc::new(metrics::Metered(services.partner_center));
+        }
         let schema = crate::graphql::server_schema(services.clone(), &limits);
         let websocket_schema = crate::graphql::websocket_schema(services, &limits);
         let cores = std::thread::available_parallelism().map_or(2, usize::from);
@@ -100,6 +127,7 @@ impl AppState {
             auth,
             limits,
             config,
+            metrics,
         }))
     }
 }
@@ -140,11 +168,14 @@ pub fn app(state: AppState) -> Router {
         .route(GRAPHQL_WS_PATH, get(websocket::upgrade))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
-        .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
-        .with_state(state);
-    match playground {
-        Some(playground) => router.merge(playground),
-        None => router,
-    }
-    .layer(TraceLayer::new_for_http())
+        .layer(DefaultBodyLimit::max(state.config.max_body_bytes));
+    let metrics = match (state.config.metrics, &state.metrics) {
+        (Some(MetricsAt::MainPort), Some(metrics)) => Some(metrics::router(metrics.clone())),
+        _ => None,
+    };
+    let router = router
+        .with_state(state)
+        .merge(playground.unwrap_or_default())
+        .merge(metrics.unwrap_or_default());
+    request_id::layer(router)
 }

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 const BINARY: &str = env!("CARGO_BIN_EXE_brokergraph");
 
 /// A safety bound on anything the binary is waited for, so a hang fails instead of blocking.
-const BOUND: Duration = Duration::from_secs(60);
+pub(crate) const BOUND: Duration = Duration::from_secs(60);
 
 /// `brokergraph` in `dir`, with the environment's configuration removed.
 fn brokergraph(dir: &Path) -> Command {
@@ -248,7 +248,7 @@ fn free_port() -> u16 {
 }
 
 /// Kills the server if the test fails before it stops it.
-struct Server(Child);
+pub(crate) struct Server(pub Child);
 
 impl Drop for Server {
     fn drop(&mut self) {
@@ -259,13 +259,23 @@ impl Drop for Server {
     }
 }
 
-#[tokio::test]
-async fn should_serve_the_seeded_embedded_database_and_stop_on_sigterm() {
-    let dir = tempfile::tempdir().unwrap();
+/// A running `brokergraph serve` on a free loopback port.
+pub(crate) struct Running {
+    pub server: Server,
+    pub address: String,
+    /// The development token it printed.
+    pub token: String,
+    /// Its stdout (where it logs), line by line, from after the token on.
+    pub lines: mpsc::Receiver<String>,
+}
+
+/// Starts `brokergraph serve` in `dir` with `args` added, and waits for its token.
+pub(crate) fn serve(dir: &Path, args: &[&str]) -> Running {
     let address = format!("127.0.0.1:{}", free_port());
     let mut server = Server(
-        brokergraph(dir.path())
+        brokergraph(dir)
             .args(["serve", "--listen", &address])
+            .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -293,6 +303,23 @@ async fn should_serve_the_seeded_embedded_database_and_stop_on_sigterm() {
             break token.trim().to_string();
         }
     };
+    Running {
+        server,
+        address,
+        token,
+        lines: received,
+    }
+}
+
+#[tokio::test]
+async fn should_serve_the_seeded_embedded_database_and_stop_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let Running {
+        mut server,
+        address,
+        token,
+        ..
+    } = serve(dir.path(), &[]);
 
     let base = format!("http://{address}");
     let http = reqwest::Client::builder().timeout(BOUND).build().unwrap();

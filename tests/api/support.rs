@@ -234,7 +234,7 @@ pub async fn spawn_app_with(backend: Backend, setup: Setup) -> Option<TestApp> {
     db::migrate(&db).await.expect("migrate");
     let statements = Arc::new(AtomicUsize::new(0));
     let counter = statements.clone();
-    db.set_metric_callback(move |_| {
+    db::on_statement(&mut db, move |_| {
         counter.fetch_add(1, Ordering::SeqCst);
     });
     let auth = setup.auth.unwrap_or_else(hs256_authenticator);
