@@ -14,6 +14,7 @@ pub mod mutation;
 pub mod node;
 pub mod organization;
 pub mod pagination;
+pub mod partner_connection;
 pub mod service;
 pub mod subscription;
 pub mod tenancy;
@@ -55,7 +56,11 @@ pub struct Query(
 );
 
 #[derive(MergedObject, Default)]
-pub struct Mutation(manage::ManageMutation, tenancy::TenancyMutation);
+pub struct Mutation(
+    manage::ManageMutation,
+    tenancy::TenancyMutation,
+    partner_connection::PartnerConnectionMutation,
+);
 
 pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
 

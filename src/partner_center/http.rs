@@ -8,6 +8,7 @@
 //! structured fields (never the token).
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
@@ -16,6 +17,7 @@ use reqwest::{Method, StatusCode, Url};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::entra::{StaticToken, TokenSource};
 use super::{CallIds, Customer, NewCustomer, PartnerCenter, PartnerCenterError};
 
 /// Back-off before the second attempt; doubled before each further one.
@@ -40,8 +42,8 @@ const MS_CORRELATION_ID: &str = "MS-CorrelationId";
 pub struct HttpPartnerCenter {
     client: reqwest::Client,
     base_url: Url,
-    /// `Bearer <token>`, marked sensitive so that it is never printed.
-    authorization: HeaderValue,
+    /// Where the `Bearer` token comes from (marked sensitive so that it is never printed).
+    tokens: Arc<dyn TokenSource>,
     per_attempt_timeout: Duration,
     attempts: u32,
     backoff: Duration,
@@ -69,6 +71,25 @@ impl HttpPartnerCenter {
         per_attempt_timeout: Duration,
         attempts: u32,
     ) -> anyhow::Result<Self> {
+        let client = client(per_attempt_timeout)?;
+        Self::with_tokens(
+            client,
+            base_url,
+            Arc::new(StaticToken::new(token)?),
+            per_attempt_timeout,
+            attempts,
+        )
+    }
+
+    /// A client whose tokens come from `tokens` (a broker's own connection), over a shared
+    /// HTTP client (see [`client`]).
+    pub fn with_tokens(
+        client: reqwest::Client,
+        base_url: &str,
+        tokens: Arc<dyn TokenSource>,
+        per_attempt_timeout: Duration,
+        attempts: u32,
+    ) -> anyhow::Result<Self> {
         let base_url = Url::parse(base_url.trim()).context("the Partner Center URL is invalid")?;
         if !matches!(base_url.scheme(), "http" | "https") || base_url.cannot_be_a_base() {
             bail!("the Partner Center URL must be an http(s) URL");
@@ -79,20 +100,10 @@ impl HttpPartnerCenter {
         if per_attempt_timeout.is_zero() {
             bail!("the Partner Center time-out must be at least 1 second");
         }
-        // The error would quote the value, i.e. the token, so it is replaced.
-        let mut authorization = HeaderValue::from_str(&format!("Bearer {}", token.trim()))
-            .map_err(|_| anyhow::anyhow!("the Partner Center token contains invalid characters"))?;
-        authorization.set_sensitive(true);
-        let client = reqwest::Client::builder()
-            .connect_timeout(per_attempt_timeout)
-            // A redirect is not part of the API; following one could carry the token elsewhere.
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .context("could not build the Partner Center HTTP client")?;
         Ok(Self {
             client,
             base_url,
-            authorization,
+            tokens,
             per_attempt_timeout,
             attempts,
             backoff: DEFAULT_BACKOFF,
@@ -132,15 +143,34 @@ impl HttpPartnerCenter {
         ids: CallIds,
     ) -> Result<Reply, PartnerCenterError> {
         let request_id = ids.request_id;
+        let mut bearer = self.tokens.bearer().await?;
+        let mut renewed = false;
         let mut attempt = 1;
         loop {
             let outcome = tokio::time::timeout(
                 self.per_attempt_timeout,
-                self.attempt(method.clone(), url.clone(), body.clone(), ids),
+                self.attempt(method.clone(), url.clone(), body.clone(), &bearer, ids),
             )
             .await;
             let wait = match outcome {
                 Ok(Ok(reply)) if reply.status.is_success() => return Ok(reply),
+                // An expired or revoked token: one new token, one more try (not an attempt of
+                // the back-off's count: nothing was wrong with Partner Center).
+                Ok(Ok(reply)) if reply.status == StatusCode::UNAUTHORIZED && !renewed => {
+                    renewed = true;
+                    if let Some(fresh) = self.tokens.renew(&bearer).await? {
+                        tracing::info!(operation, %request_id, "Partner Center refused the token; retrying with a new one");
+                        bearer = fresh;
+                        continue;
+                    }
+                    tracing::error!(
+                        operation,
+                        status = reply.status.as_u16(),
+                        %request_id,
+                        "Partner Center refused our credentials; check the configured token"
+                    );
+                    return Err(self.tokens.refused());
+                }
                 Ok(Ok(reply))
                     if reply.status == StatusCode::UNAUTHORIZED
                         || reply.status == StatusCode::FORBIDDEN =>
@@ -151,7 +181,7 @@ impl HttpPartnerCenter {
                         %request_id,
                         "Partner Center refused our credentials; check the configured token"
                     );
-                    return Err(PartnerCenterError::Unavailable);
+                    return Err(self.tokens.refused());
                 }
                 Ok(Ok(reply)) if reply.status == StatusCode::TOO_MANY_REQUESTS => {
                     tracing::warn!(
@@ -216,12 +246,13 @@ impl HttpPartnerCenter {
         method: Method,
         url: Url,
         body: Option<Vec<u8>>,
+        bearer: &HeaderValue,
         ids: CallIds,
     ) -> Result<Reply, reqwest::Error> {
         let mut request = self
             .client
             .request(method, url)
-            .header(AUTHORIZATION, self.authorization.clone())
+            .header(AUTHORIZATION, bearer.clone())
             .header(ACCEPT, "application/json")
             .header(MS_REQUEST_ID, ids.request_id.to_string())
             .header(MS_CORRELATION_ID, ids.correlation_id.to_string());
@@ -265,6 +296,16 @@ struct Reply {
     body: Vec<u8>,
     /// The body was larger than [`MAX_BODY_BYTES`] and was cut.
     truncated: bool,
+}
+
+/// The HTTP client for Partner Center and Graph: never follows redirects, since following one
+/// could carry the token elsewhere.
+pub fn client(connect_timeout: Duration) -> anyhow::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .connect_timeout(connect_timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .context("could not build the Partner Center HTTP client")
 }
 
 /// A numeric `Retry-After` (seconds), capped; the HTTP-date form is left to the back-off.

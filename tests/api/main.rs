@@ -18,6 +18,7 @@ mod input_rules;
 mod limits;
 mod mutations;
 mod pagination;
+mod partner_connection;
 mod schema_file;
 mod scope_matrix;
 mod statements;

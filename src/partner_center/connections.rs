@@ -1,0 +1,188 @@
+//! Which Partner Center a broker's operations go to (issue 13 item 1).
+//!
+//! A broker with its own connection (the `partner_center_connections` row) is served by the
+//! real API with that connection's Entra tokens. A broker without one falls back on the
+//! install's own connector: the built-in sandbox everywhere, or the process-wide static token
+//! for an install that has exactly one broker. Anything else is
+//! [`PartnerCenterError::NotConfigured`].
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use entity::{broker, partner_center_connection};
+use reqwest::Url;
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter};
+use uuid::Uuid;
+
+use super::entra::{Audience, Entra, EntraTokens, TokenCache};
+use super::http::{self, HttpPartnerCenter};
+use super::{PartnerCenter, PartnerCenterError};
+use crate::crypto::CredentialCipher;
+
+/// Microsoft's public endpoints, the defaults of the flags.
+pub const DEFAULT_PARTNER_CENTER_URL: &str = "https://api.partnercenter.microsoft.com";
+pub const DEFAULT_AUTHORITY_URL: &str = "https://login.microsoftonline.com";
+
+/// The connector of brokers without a connection of their own.
+#[derive(Clone)]
+pub enum Fallback {
+    /// Every such broker (the built-in sandbox, or a test's own connector).
+    Everywhere(Arc<dyn PartnerCenter>),
+    /// Only while the install has one broker (the process-wide token belongs to one partner).
+    OneBroker(Arc<dyn PartnerCenter>),
+    /// None: each broker configures its own.
+    Nothing,
+}
+
+/// Where brokers' own connections are reached.
+#[derive(Debug, Clone)]
+pub struct Remote {
+    pub partner_center_url: Url,
+    pub authority_url: Url,
+    pub timeout: Duration,
+    pub attempts: u32,
+    pub backoff: Option<Duration>,
+}
+
+impl Remote {
+    pub fn new(
+        partner_center_url: &str,
+        authority_url: &str,
+        timeout: Duration,
+        attempts: u32,
+    ) -> anyhow::Result<Self> {
+        let parse = |what: &str, url: &str| -> anyhow::Result<Url> {
+            let parsed = Url::parse(url.trim())
+                .map_err(|_| anyhow::anyhow!("the {what} URL `{url}` is invalid"))?;
+            anyhow::ensure!(
+                matches!(parsed.scheme(), "http" | "https") && !parsed.cannot_be_a_base(),
+                "the {what} URL must be an http(s) URL"
+            );
+            Ok(parsed)
+        };
+        Ok(Self {
+            partner_center_url: parse("Partner Center", partner_center_url)?,
+            authority_url: parse("Entra authority", authority_url)?,
+            timeout,
+            attempts,
+            backoff: None,
+        })
+    }
+}
+
+/// Every broker's Partner Center, resolved per operation.
+pub struct PartnerCenters {
+    fallback: Fallback,
+    remote: Remote,
+    entra: Entra,
+}
+
+impl fmt::Debug for PartnerCenters {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PartnerCenters")
+            .field("remote", &self.remote)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PartnerCenters {
+    pub fn new(fallback: Fallback, remote: Remote) -> anyhow::Result<Self> {
+        let entra = Entra {
+            client: http::client(remote.timeout)?,
+            authority: remote.authority_url.clone(),
+            timeout: remote.timeout,
+            cache: Arc::new(TokenCache::default()),
+        };
+        Ok(Self {
+            fallback,
+            remote,
+            entra,
+        })
+    }
+
+    /// Every broker on `connector` (tests, and the sandbox), with brokers' own connections
+    /// reaching Microsoft's public endpoints.
+    pub fn everywhere(connector: Arc<dyn PartnerCenter>) -> Self {
+        let remote = Remote::new(
+            DEFAULT_PARTNER_CENTER_URL,
+            DEFAULT_AUTHORITY_URL,
+            Duration::from_secs(10),
+            3,
+        );
+        #[allow(clippy::expect_used)] // constant, valid URLs
+        let remote = remote.expect("the default URLs are valid");
+        #[allow(clippy::expect_used)] // building a client without TLS roots cannot fail here
+        Self::new(Fallback::Everywhere(connector), remote).expect("a default HTTP client")
+    }
+
+    /// Whether brokers without a connection use the sandbox (or a test's connector).
+    pub fn sandboxed(&self) -> bool {
+        matches!(self.fallback, Fallback::Everywhere(_))
+    }
+
+    /// The Partner Center of `broker_id`.
+    pub async fn for_broker(
+        &self,
+        db: &DatabaseConnection,
+        cipher: &CredentialCipher,
+        broker_id: Uuid,
+    ) -> Result<Arc<dyn PartnerCenter>, PartnerCenterError> {
+        let database = |error: sea_orm::DbErr| {
+            tracing::error!(%error, "could not read the Partner Center connection");
+            PartnerCenterError::Unavailable
+        };
+        let has_connection = partner_center_connection::Entity::find()
+            .filter(partner_center_connection::Column::BrokerId.eq(broker_id))
+            .count(db)
+            .await
+            .map_err(database)?
+            > 0;
+        if has_connection {
+            return Ok(Arc::new(self.connected(db, cipher, broker_id)?));
+        }
+        match &self.fallback {
+            Fallback::Everywhere(connector) => Ok(connector.clone()),
+            Fallback::OneBroker(connector) => {
+                let brokers = broker::Entity::find().count(db).await.map_err(database)?;
+                if brokers <= 1 {
+                    Ok(connector.clone())
+                } else {
+                    Err(PartnerCenterError::NotConfigured)
+                }
+            }
+            Fallback::Nothing => Err(PartnerCenterError::NotConfigured),
+        }
+    }
+
+    /// The real API with the broker's own tokens.
+    fn connected(
+        &self,
+        db: &DatabaseConnection,
+        cipher: &CredentialCipher,
+        broker_id: Uuid,
+    ) -> Result<HttpPartnerCenter, PartnerCenterError> {
+        let tokens = EntraTokens {
+            entra: self.entra.clone(),
+            db: db.clone(),
+            cipher: cipher.clone(),
+            broker_id,
+            audience: Audience::PartnerCenter,
+        };
+        let client = HttpPartnerCenter::with_tokens(
+            self.entra.client.clone(),
+            self.remote.partner_center_url.as_str(),
+            Arc::new(tokens),
+            self.remote.timeout,
+            self.remote.attempts,
+        )
+        .map_err(|error| {
+            tracing::error!(%error, "invalid Partner Center settings");
+            PartnerCenterError::Unavailable
+        })?;
+        Ok(match self.remote.backoff {
+            Some(backoff) => client.with_backoff(backoff),
+            None => client,
+        })
+    }
+}
