@@ -23,6 +23,7 @@ use crate::crypto::CredentialCipher;
 /// Microsoft's public endpoints, the defaults of the flags.
 pub const DEFAULT_PARTNER_CENTER_URL: &str = "https://api.partnercenter.microsoft.com";
 pub const DEFAULT_AUTHORITY_URL: &str = "https://login.microsoftonline.com";
+pub const DEFAULT_GRAPH_URL: &str = "https://graph.microsoft.com";
 
 /// The connector of brokers without a connection of their own.
 #[derive(Clone)]
@@ -40,6 +41,8 @@ pub enum Fallback {
 pub struct Remote {
     pub partner_center_url: Url,
     pub authority_url: Url,
+    /// Microsoft Graph, for admin relationships (GDAP).
+    pub graph_url: Url,
     pub timeout: Duration,
     pub attempts: u32,
     pub backoff: Option<Duration>,
@@ -64,6 +67,7 @@ impl Remote {
         Ok(Self {
             partner_center_url: parse("Partner Center", partner_center_url)?,
             authority_url: parse("Entra authority", authority_url)?,
+            graph_url: parse("Microsoft Graph", DEFAULT_GRAPH_URL)?,
             timeout,
             attempts,
             backoff: None,
@@ -155,27 +159,33 @@ impl PartnerCenters {
         }
     }
 
-    /// The real API with the broker's own tokens.
+    /// The real API with the broker's own tokens (one per audience).
     fn connected(
         &self,
         db: &DatabaseConnection,
         cipher: &CredentialCipher,
         broker_id: Uuid,
     ) -> Result<HttpPartnerCenter, PartnerCenterError> {
-        let tokens = EntraTokens {
+        let tokens = |audience| EntraTokens {
             entra: self.entra.clone(),
             db: db.clone(),
             cipher: cipher.clone(),
             broker_id,
-            audience: Audience::PartnerCenter,
+            audience,
         };
         let client = HttpPartnerCenter::with_tokens(
             self.entra.client.clone(),
             self.remote.partner_center_url.as_str(),
-            Arc::new(tokens),
+            Arc::new(tokens(Audience::PartnerCenter)),
             self.remote.timeout,
             self.remote.attempts,
         )
+        .and_then(|client| {
+            client.with_graph(
+                self.remote.graph_url.as_str(),
+                Arc::new(tokens(Audience::Graph)),
+            )
+        })
         .map_err(|error| {
             tracing::error!(%error, "invalid Partner Center settings");
             PartnerCenterError::Unavailable

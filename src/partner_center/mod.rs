@@ -44,6 +44,14 @@ pub struct Customer {
     pub company_name: String,
 }
 
+/// One page of the partner's customers, and where the next one starts (`None`: the last).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomerPage {
+    pub customers: Vec<Customer>,
+    /// Partner Center's continuation token, sent back for the next page.
+    pub continuation: Option<String>,
+}
+
 /// Identifiers of one logical call: `request_id` stays the same across retries (Partner Center
 /// uses `MS-RequestId` for idempotency), `correlation_id` ties the calls of one brokergraph
 /// operation together.
@@ -111,6 +119,23 @@ pub trait PartnerCenter: Send + Sync + 'static {
         ids: CallIds,
     ) -> Result<Customer, PartnerCenterError>;
 
+    /// One page of at most `size` of the partner's customers: the first without
+    /// `continuation`, each further one with the token of the page before.
+    async fn list_customers(
+        &self,
+        size: u32,
+        continuation: Option<&str>,
+        ids: CallIds,
+    ) -> Result<CustomerPage, PartnerCenterError>;
+
+    /// Whether the partner still holds an active admin relationship (GDAP) with the customer's
+    /// tenant.
+    async fn has_admin_relationship(
+        &self,
+        tenant_id: uuid::Uuid,
+        ids: CallIds,
+    ) -> Result<bool, PartnerCenterError>;
+
     /// Whether `<prefix>.onmicrosoft.com` is still free.
     async fn domain_available(
         &self,
@@ -150,6 +175,15 @@ pub struct PartnerCenterConfig {
     )]
     pub entra_authority_url: String,
 
+    /// Microsoft Graph base URL, where brokers' connections read admin relationships (GDAP).
+    #[arg(
+        long,
+        env = "BROKERGRAPH_MICROSOFT_GRAPH_URL",
+        default_value = connections::DEFAULT_GRAPH_URL,
+        global = true
+    )]
+    pub microsoft_graph_url: String,
+
     /// Bearer token for Partner Center (App+User token) of an install with one broker.
     #[arg(
         long,
@@ -183,6 +217,7 @@ impl fmt::Debug for PartnerCenterConfig {
         f.debug_struct("PartnerCenterConfig")
             .field("partner_center_url", &self.partner_center_url)
             .field("entra_authority_url", &self.entra_authority_url)
+            .field("microsoft_graph_url", &self.microsoft_graph_url)
             .field(
                 "partner_center_token",
                 &self.partner_center_token.as_ref().map(|_| "<redacted>"),
@@ -201,6 +236,7 @@ impl Default for PartnerCenterConfig {
         Self {
             partner_center_url: None,
             entra_authority_url: connections::DEFAULT_AUTHORITY_URL.to_owned(),
+            microsoft_graph_url: connections::DEFAULT_GRAPH_URL.to_owned(),
             partner_center_token: None,
             partner_center_timeout_seconds: DEFAULT_TIMEOUT_SECONDS,
             partner_center_attempts: DEFAULT_ATTEMPTS,
@@ -220,12 +256,14 @@ impl PartnerCenterConfig {
     pub fn build(&self) -> anyhow::Result<connections::PartnerCenters> {
         let timeout = Duration::from_secs(self.partner_center_timeout_seconds);
         let url = self.partner_center_url.as_deref();
-        let remote = connections::Remote::new(
+        let mut remote = connections::Remote::new(
             url.unwrap_or(connections::DEFAULT_PARTNER_CENTER_URL),
             &self.entra_authority_url,
             timeout,
             self.partner_center_attempts,
         )?;
+        remote.graph_url = reqwest::Url::parse(self.microsoft_graph_url.trim())
+            .map_err(|_| anyhow::anyhow!("the Microsoft Graph URL is invalid"))?;
         let Some(url) = url else {
             tracing::info!("no Partner Center URL configured: using the built-in sandbox");
             let sandbox = sandbox::Sandbox::new();
@@ -310,6 +348,7 @@ mod tests {
         let default = PartnerCenterConfig::default();
         assert_eq!(parsed.partner_center_url, default.partner_center_url);
         assert_eq!(parsed.entra_authority_url, default.entra_authority_url);
+        assert_eq!(parsed.microsoft_graph_url, default.microsoft_graph_url);
         assert_eq!(parsed.partner_center_token, default.partner_center_token);
         assert_eq!(
             parsed.partner_center_timeout_seconds,
