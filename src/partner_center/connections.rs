@@ -105,21 +105,6 @@ impl PartnerCenters {
         })
     }
 
-    /// Every broker on `connector` (tests, and the sandbox), with brokers' own connections
-    /// reaching Microsoft's public endpoints.
-    pub fn everywhere(connector: Arc<dyn PartnerCenter>) -> Self {
-        let remote = Remote::new(
-            DEFAULT_PARTNER_CENTER_URL,
-            DEFAULT_AUTHORITY_URL,
-            Duration::from_secs(10),
-            3,
-        );
-        #[allow(clippy::expect_used)] // constant, valid URLs
-        let remote = remote.expect("the default URLs are valid");
-        #[allow(clippy::expect_used)] // building a client without TLS roots cannot fail here
-        Self::new(Fallback::Everywhere(connector), remote).expect("a default HTTP client")
-    }
-
     /// Whether brokers without a connection use the sandbox (or a test's connector).
     pub fn sandboxed(&self) -> bool {
         matches!(self.fallback, Fallback::Everywhere(_))
