@@ -329,7 +329,7 @@ async fn serve(cli: &Cli) -> anyhow::Result<()> {
     let credential_key_file =
         dev::sqlite_file(&cli.database_url).map(|file| dev::beside(&file, "credential-key"));
     let cipher = cli.credentials.resolve(credential_key_file.as_deref())?;
-    let partner_center = cli.partner_center.build()?;
+    let partner_centers = std::sync::Arc::new(cli.partner_center.build()?);
     let db = connect(cli).await?;
     db::migrate(&db).await.context("migration failed")?;
     if db::is_embedded(&db) && entity::broker::Entity::find().count(&db).await? == 0 {
@@ -357,7 +357,7 @@ async fn serve(cli: &Cli) -> anyhow::Result<()> {
     let serve_config = cli.serve.serve_config();
     let services = Services {
         db,
-        partner_center,
+        partner_centers,
         cipher,
         partner_center_deadline: cli.partner_center.deadline(),
     };

@@ -159,6 +159,10 @@ catalogue! {
         PartnerCenterValidationFailed = "PARTNER_CENTER_VALIDATION_FAILED", OK, "Partner Center refused the request";
         PartnerCenterCustomerNotFound = "PARTNER_CENTER_CUSTOMER_NOT_FOUND", OK, "the customer does not exist for this partner";
         PartnerCenterUnavailable = "PARTNER_CENTER_UNAVAILABLE", OK, "Partner Center is unavailable; try again later";
+        /// The broker has no Partner Center connection and the install is not on the sandbox.
+        PartnerCenterNotConfigured = "PARTNER_CENTER_NOT_CONFIGURED", OK, "this broker has no Partner Center connection: a broker admin configures one with `configurePartnerCenterConnection`";
+        /// Microsoft Entra or Partner Center refused the broker's credentials.
+        PartnerCenterAuthFailed = "PARTNER_CENTER_AUTH_FAILED", OK, "Microsoft refused the broker's Partner Center credentials";
     }
 }
 

@@ -16,6 +16,7 @@ mod m20261123_000009_create_audit_events;
 mod m20261123_000010_create_provisioning_requests;
 mod m20261201_000011_create_tenant_claims;
 mod m20261201_111500_create_rate_limit_hits;
+mod m20261201_140000_create_partner_center_connections;
 
 pub struct Migrator;
 
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000010_create_provisioning_requests::Migration),
             Box::new(m20261201_000011_create_tenant_claims::Migration),
             Box::new(m20261201_111500_create_rate_limit_hits::Migration),
+            Box::new(m20261201_140000_create_partner_center_connections::Migration),
         ]
     }
 }

@@ -9,6 +9,7 @@ pub mod consent;
 pub mod countries;
 pub mod directory_roles;
 pub mod manage;
+pub mod partner_connection;
 pub mod policy;
 pub mod provisioning;
 pub mod tenancy;
@@ -26,18 +27,32 @@ use sea_orm::{
 use crate::auth::Principal;
 use crate::crypto::CredentialCipher;
 use crate::error::ApiError;
-use crate::partner_center::PartnerCenter;
+use crate::partner_center::connections::PartnerCenters;
+use crate::partner_center::{PartnerCenter, PartnerCenterError};
 use crate::scope::ById;
 
 /// What the domain needs from the outside world.
 #[derive(Clone)]
 pub struct Services {
     pub db: DatabaseConnection,
-    pub partner_center: Arc<dyn PartnerCenter>,
+    /// Every broker's Partner Center (its own connection, or the install's fallback).
+    pub partner_centers: Arc<PartnerCenters>,
     pub cipher: CredentialCipher,
     /// The longest one Partner Center call may take, retries included, before the operation
     /// gives up (and can be retried).
     pub partner_center_deadline: Duration,
+}
+
+impl Services {
+    /// The Partner Center of `broker_id`'s operations.
+    pub async fn partner_center(
+        &self,
+        broker_id: uuid::Uuid,
+    ) -> Result<Arc<dyn PartnerCenter>, PartnerCenterError> {
+        self.partner_centers
+            .for_broker(&self.db, &self.cipher, broker_id)
+            .await
+    }
 }
 
 /// Begins a write transaction. On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`):

@@ -538,7 +538,10 @@ async fn create_customer(
         request_id,
         correlation_id: crate::http::request_id::correlation_id(),
     };
-    let call = services.partner_center.create_customer(&customer, ids);
+    let call = async {
+        let partner_center = services.partner_center(organization.broker_id).await?;
+        partner_center.create_customer(&customer, ids).await
+    };
     let answer = match tokio::time::timeout(services.partner_center_deadline, call).await {
         Ok(answer) => answer,
         Err(_) => {

@@ -98,12 +98,16 @@ pub async fn link(
     {
         return already_holds(existing, guid);
     }
-    if services.partner_center.verifies_customers() {
+    let partner_center = services
+        .partner_center(organization.broker_id)
+        .await
+        .map_err(partner_center_error)?;
+    if partner_center.verifies_customers() {
         let ids = CallIds {
             request_id: Uuid::now_v7(),
             correlation_id: crate::http::request_id::correlation_id(),
         };
-        let lookup = services.partner_center.get_customer(guid, ids);
+        let lookup = partner_center.get_customer(guid, ids);
         match tokio::time::timeout(services.partner_center_deadline, lookup).await {
             Ok(Ok(_)) => {}
             Ok(Err(error)) => return Err(partner_center_error(error)),

@@ -50,6 +50,15 @@ impl Broker {
         self.0.updated_at
     }
 
+    /// The broker's own Partner Center connection; null without one, and for organization
+    /// roles.
+    async fn partner_center_connection(
+        &self,
+        ctx: &Context<'_>,
+    ) -> ApiResult<Option<super::partner_connection::PartnerCenterConnection>> {
+        super::partner_connection::of_broker(ctx, self.0.id).await
+    }
+
     /// The broker's customer organizations.
     #[graphql(complexity = "super::limits::page_cost(first, last) * child_complexity")]
     async fn organizations(

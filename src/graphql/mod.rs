@@ -15,6 +15,7 @@ pub mod mutation;
 pub mod node;
 pub mod organization;
 pub mod pagination;
+pub mod partner_connection;
 pub mod service;
 pub mod subscription;
 pub mod tenancy;
@@ -62,7 +63,11 @@ pub struct QueryFields(
 );
 
 #[derive(MergedObject, Default)]
-pub struct Mutation(manage::ManageMutation, tenancy::TenancyMutation);
+pub struct Mutation(
+    manage::ManageMutation,
+    tenancy::TenancyMutation,
+    partner_connection::PartnerConnectionMutation,
+);
 
 /// The schema the server runs: the plain schema and federation's `_service` and `_entities`
 /// (see [`federation`]).

@@ -20,7 +20,7 @@
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
@@ -29,8 +29,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use sea_orm::{DatabaseConnection, DbBackend};
-
-use crate::partner_center::{CallIds, Customer, NewCustomer, PartnerCenter, PartnerCenterError};
 
 pub const METRICS_PATH: &str = "/metrics";
 
@@ -188,59 +186,6 @@ pub fn statement(info: &sea_orm::metric::Info<'_>) {
     let outcome = if info.failed { "error" } else { "ok" };
     metrics::counter!("db_statements_total", "outcome" => outcome).increment(1);
     metrics::histogram!("db_statement_duration_seconds", "outcome" => outcome).record(info.elapsed);
-}
-
-/// Any Partner Center connection, with each call counted and timed.
-pub struct Metered(pub Arc<dyn PartnerCenter>);
-
-impl Metered {
-    async fn time<T>(
-        operation: &'static str,
-        call: impl std::future::Future<Output = Result<T, PartnerCenterError>>,
-    ) -> Result<T, PartnerCenterError> {
-        let started = Instant::now();
-        let answer = call.await;
-        let outcome = match &answer {
-            Ok(_) => "OK",
-            Err(error) => error.code().code(),
-        };
-        let labels = [("operation", operation), ("outcome", outcome)];
-        metrics::counter!("partner_center_calls_total", &labels).increment(1);
-        metrics::histogram!("partner_center_call_duration_seconds", &labels)
-            .record(started.elapsed());
-        answer
-    }
-}
-
-#[async_trait::async_trait]
-impl PartnerCenter for Metered {
-    async fn create_customer(
-        &self,
-        customer: &NewCustomer,
-        ids: CallIds,
-    ) -> Result<Customer, PartnerCenterError> {
-        Self::time("create_customer", self.0.create_customer(customer, ids)).await
-    }
-
-    async fn get_customer(
-        &self,
-        tenant_id: uuid::Uuid,
-        ids: CallIds,
-    ) -> Result<Customer, PartnerCenterError> {
-        Self::time("get_customer", self.0.get_customer(tenant_id, ids)).await
-    }
-
-    async fn domain_available(
-        &self,
-        prefix: &str,
-        ids: CallIds,
-    ) -> Result<bool, PartnerCenterError> {
-        Self::time("domain_available", self.0.domain_available(prefix, ids)).await
-    }
-
-    fn verifies_customers(&self) -> bool {
-        self.0.verifies_customers()
-    }
 }
 
 #[cfg(test)]

@@ -113,7 +113,7 @@ impl AppState {
                 }
             });
         if metrics.is_some() {
-            services.partner_center = Arc::new(metrics::Metered(services.partner_center));
+            services.partner_centers = Arc::new((*services.partner_centers).clone().metered());
         }
         let schema = crate::graphql::server_schema(services.clone(), &limits);
         let websocket_schema = crate::graphql::websocket_schema(services, &limits);

@@ -8,6 +8,7 @@
 //! structured fields (never the token).
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
@@ -16,7 +17,8 @@ use reqwest::{Method, StatusCode, Url};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{CallIds, Customer, NewCustomer, PartnerCenter, PartnerCenterError};
+use super::entra::{StaticToken, TokenSource};
+use super::{CallIds, Customer, CustomerPage, NewCustomer, PartnerCenter, PartnerCenterError};
 
 /// Back-off before the second attempt; doubled before each further one.
 const DEFAULT_BACKOFF: Duration = Duration::from_millis(200);
@@ -35,13 +37,24 @@ const MAX_DESCRIPTION_CHARS: usize = 500;
 const MS_REQUEST_ID: &str = "MS-RequestId";
 const MS_CORRELATION_ID: &str = "MS-CorrelationId";
 
+#[derive(Clone)]
+struct GraphApi {
+    base_url: Url,
+    tokens: Arc<dyn TokenSource>,
+}
+
+/// Partner Center's continuation header for the next page of a collection.
+const MS_CONTINUATION_TOKEN: &str = "MS-ContinuationToken";
+
 /// A Partner Center connection over HTTPS.
 #[derive(Clone)]
 pub struct HttpPartnerCenter {
     client: reqwest::Client,
     base_url: Url,
-    /// `Bearer <token>`, marked sensitive so that it is never printed.
-    authorization: HeaderValue,
+    /// Where the `Bearer` token comes from (marked sensitive so that it is never printed).
+    tokens: Arc<dyn TokenSource>,
+    /// Microsoft Graph, for the admin relationships (GDAP); its tokens have their own audience.
+    graph: Option<GraphApi>,
     per_attempt_timeout: Duration,
     attempts: u32,
     backoff: Duration,
@@ -69,6 +82,25 @@ impl HttpPartnerCenter {
         per_attempt_timeout: Duration,
         attempts: u32,
     ) -> anyhow::Result<Self> {
+        let client = client(per_attempt_timeout)?;
+        Self::with_tokens(
+            client,
+            base_url,
+            Arc::new(StaticToken::new(token)?),
+            per_attempt_timeout,
+            attempts,
+        )
+    }
+
+    /// A client whose tokens come from `tokens` (a broker's own connection), over a shared
+    /// HTTP client (see [`client`]).
+    pub fn with_tokens(
+        client: reqwest::Client,
+        base_url: &str,
+        tokens: Arc<dyn TokenSource>,
+        per_attempt_timeout: Duration,
+        attempts: u32,
+    ) -> anyhow::Result<Self> {
         let base_url = Url::parse(base_url.trim()).context("the Partner Center URL is invalid")?;
         if !matches!(base_url.scheme(), "http" | "https") || base_url.cannot_be_a_base() {
             bail!("the Partner Center URL must be an http(s) URL");
@@ -79,24 +111,30 @@ impl HttpPartnerCenter {
         if per_attempt_timeout.is_zero() {
             bail!("the Partner Center time-out must be at least 1 second");
         }
-        // The error would quote the value, i.e. the token, so it is replaced.
-        let mut authorization = HeaderValue::from_str(&format!("Bearer {}", token.trim()))
-            .map_err(|_| anyhow::anyhow!("the Partner Center token contains invalid characters"))?;
-        authorization.set_sensitive(true);
-        let client = reqwest::Client::builder()
-            .connect_timeout(per_attempt_timeout)
-            // A redirect is not part of the API; following one could carry the token elsewhere.
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .context("could not build the Partner Center HTTP client")?;
         Ok(Self {
             client,
             base_url,
-            authorization,
+            tokens,
+            graph: None,
             per_attempt_timeout,
             attempts,
             backoff: DEFAULT_BACKOFF,
         })
+    }
+
+    /// Reads admin relationships from Microsoft Graph at `base_url` (e.g.
+    /// `https://graph.microsoft.com`) with Graph's own tokens.
+    pub fn with_graph(
+        mut self,
+        base_url: &str,
+        tokens: Arc<dyn TokenSource>,
+    ) -> anyhow::Result<Self> {
+        let base_url = Url::parse(base_url.trim()).context("the Microsoft Graph URL is invalid")?;
+        if !matches!(base_url.scheme(), "http" | "https") || base_url.cannot_be_a_base() {
+            bail!("the Microsoft Graph URL must be an http(s) URL");
+        }
+        self.graph = Some(GraphApi { base_url, tokens });
+        Ok(self)
     }
 
     /// Replaces the 200 ms back-off base (tests use a tiny one).
@@ -107,18 +145,7 @@ impl HttpPartnerCenter {
 
     /// `{base}/{segments...}`, each segment percent-encoded, keeping any path the base has.
     fn url(&self, segments: &[&str]) -> Result<Url, PartnerCenterError> {
-        let mut url = self.base_url.clone();
-        match url.path_segments_mut() {
-            Ok(mut path) => {
-                path.pop_if_empty().extend(segments);
-            }
-            Err(()) => {
-                // `new` refused such base URLs; kept as an error rather than a panic.
-                tracing::error!("Partner Center base URL cannot take a path");
-                return Err(PartnerCenterError::Unavailable);
-            }
-        }
-        Ok(url)
+        join(&self.base_url, segments)
     }
 
     /// Sends one logical request, retrying what is worth retrying, and returns the first answer
@@ -131,16 +158,58 @@ impl HttpPartnerCenter {
         body: Option<Vec<u8>>,
         ids: CallIds,
     ) -> Result<Reply, PartnerCenterError> {
+        self.execute_with(&*self.tokens, operation, method, url, body, &[], ids)
+            .await
+    }
+
+    /// [`execute`](Self::execute) with these tokens and extra headers.
+    #[allow(clippy::too_many_arguments)]
+    async fn execute_with(
+        &self,
+        tokens: &dyn TokenSource,
+        operation: &'static str,
+        method: Method,
+        url: Url,
+        body: Option<Vec<u8>>,
+        headers: &[(&'static str, HeaderValue)],
+        ids: CallIds,
+    ) -> Result<Reply, PartnerCenterError> {
         let request_id = ids.request_id;
+        let mut bearer = tokens.bearer().await?;
+        let mut renewed = false;
         let mut attempt = 1;
         loop {
             let outcome = tokio::time::timeout(
                 self.per_attempt_timeout,
-                self.attempt(method.clone(), url.clone(), body.clone(), ids),
+                self.attempt(
+                    method.clone(),
+                    url.clone(),
+                    body.clone(),
+                    &bearer,
+                    headers,
+                    ids,
+                ),
             )
             .await;
             let wait = match outcome {
                 Ok(Ok(reply)) if reply.status.is_success() => return Ok(reply),
+                // An expired or revoked token: one new token, one more try (not an attempt of
+                // the back-off's count: nothing was wrong with Partner Center).
+                Ok(Ok(reply)) if reply.status == StatusCode::UNAUTHORIZED && !renewed => {
+                    renewed = true;
+                    if let Some(fresh) = tokens.renew(&bearer).await? {
+                        tracing::info!(operation, %request_id, "Partner Center refused the token; retrying with a new one");
+                        bearer = fresh;
+                        continue;
+                    }
+                    tracing::error!(
+                        operation,
+                        status = reply.status.as_u16(),
+                        %request_id,
+                        "Partner Center refused our credentials; check the configured token"
+                    );
+                    return Err(tokens.refused());
+                }
                 Ok(Ok(reply))
                     if reply.status == StatusCode::UNAUTHORIZED
                         || reply.status == StatusCode::FORBIDDEN =>
@@ -151,7 +220,7 @@ impl HttpPartnerCenter {
                         %request_id,
                         "Partner Center refused our credentials; check the configured token"
                     );
-                    return Err(PartnerCenterError::Unavailable);
+                    return Err(tokens.refused());
                 }
                 Ok(Ok(reply)) if reply.status == StatusCode::TOO_MANY_REQUESTS => {
                     tracing::warn!(
@@ -216,15 +285,20 @@ impl HttpPartnerCenter {
         method: Method,
         url: Url,
         body: Option<Vec<u8>>,
+        bearer: &HeaderValue,
+        headers: &[(&'static str, HeaderValue)],
         ids: CallIds,
     ) -> Result<Reply, reqwest::Error> {
         let mut request = self
             .client
             .request(method, url)
-            .header(AUTHORIZATION, self.authorization.clone())
+            .header(AUTHORIZATION, bearer.clone())
             .header(ACCEPT, "application/json")
             .header(MS_REQUEST_ID, ids.request_id.to_string())
             .header(MS_CORRELATION_ID, ids.correlation_id.to_string());
+        for (name, value) in headers {
+            request = request.header(*name, value.clone());
+        }
         if let Some(body) = body {
             request = request.header(CONTENT_TYPE, "application/json").body(body);
         }
@@ -258,6 +332,23 @@ impl HttpPartnerCenter {
     }
 }
 
+/// `{base}/{segments...}`, each segment percent-encoded, keeping any path the base has.
+fn join(base: &Url, segments: &[&str]) -> Result<Url, PartnerCenterError> {
+    let mut url = base.clone();
+
+    match url.path_segments_mut() {
+        Ok(mut path) => {
+            path.pop_if_empty().extend(segments);
+        }
+        Err(()) => {
+            // `new` refused such base URLs; kept as an error rather than a panic.
+            tracing::error!("Partner Center base URL cannot take a path");
+            return Err(PartnerCenterError::Unavailable);
+        }
+    }
+    Ok(url)
+}
+
 /// A response read in full.
 struct Reply {
     status: StatusCode,
@@ -265,6 +356,16 @@ struct Reply {
     body: Vec<u8>,
     /// The body was larger than [`MAX_BODY_BYTES`] and was cut.
     truncated: bool,
+}
+
+/// The HTTP client for Partner Center and Graph: never follows redirects, since following one
+/// could carry the token elsewhere.
+pub fn client(connect_timeout: Duration) -> anyhow::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .connect_timeout(connect_timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .context("could not build the Partner Center HTTP client")
 }
 
 /// A numeric `Retry-After` (seconds), capped; the HTTP-date form is left to the back-off.
@@ -409,31 +510,92 @@ fn parse_customer(
     }
     let resource: CustomerResource =
         serde_json::from_slice(&reply.body).map_err(|_| malformed("body is not a customer"))?;
+    customer_of(resource, known).map_err(malformed)
+}
+
+/// The customer a resource describes, or why it cannot be read.
+fn customer_of(
+    resource: CustomerResource,
+    known: Option<Known<'_>>,
+) -> Result<Customer, &'static str> {
     let profile = resource.company_profile.unwrap_or_default();
     let tenant_id = non_blank(profile.tenant_id)
         .or_else(|| non_blank(resource.id))
-        .ok_or_else(|| malformed("no tenant id"))?;
-    let tenant_id = Uuid::parse_str(tenant_id.trim()).map_err(|_| malformed("bad tenant id"))?;
+        .ok_or("no tenant id")?;
+    let tenant_id = Uuid::parse_str(tenant_id.trim()).map_err(|_| "bad tenant id")?;
     if tenant_id.is_nil() {
-        return Err(malformed("nil tenant id"));
+        return Err("nil tenant id");
     }
     let domain = match (non_blank(profile.domain), &known) {
         (Some(domain), _) => domain,
         (None, Some(known)) => known.domain.to_owned(),
-        (None, None) => return Err(malformed("no domain")),
+        (None, None) => return Err("no domain"),
     };
     let company_name = non_blank(profile.company_name)
         .or_else(|| non_blank(resource.billing_profile.unwrap_or_default().company_name));
     let company_name = match (company_name, &known) {
         (Some(name), _) => name,
         (None, Some(known)) => known.company_name.to_owned(),
-        (None, None) => return Err(malformed("no company name")),
+        (None, None) => return Err("no company name"),
     };
     Ok(Customer {
         tenant_id,
         domain,
         company_name,
     })
+}
+
+/// A page of Partner Center's customer collection.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CustomerCollection {
+    #[serde(default)]
+    items: Vec<CustomerResource>,
+    continuation_token: Option<String>,
+    links: Option<CollectionLinks>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct CollectionLinks {
+    next: Option<NextLink>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct NextLink {
+    #[serde(default)]
+    headers: Vec<LinkHeader>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct LinkHeader {
+    key: String,
+    value: String,
+}
+
+impl CustomerCollection {
+    /// The token of the next page: `links.next`'s `MS-ContinuationToken` header, or the
+    /// top-level `continuationToken` when a next link is there without it. No next link: done.
+    fn continuation(&self) -> Option<String> {
+        let next = self.links.as_ref()?.next.as_ref()?;
+        next.headers
+            .iter()
+            .find(|header| header.key.eq_ignore_ascii_case(MS_CONTINUATION_TOKEN))
+            .map(|header| header.value.clone())
+            .or_else(|| self.continuation_token.clone())
+            .filter(|token| !token.trim().is_empty())
+    }
+}
+
+/// Graph's collection of delegated admin relationships.
+#[derive(Debug, Default, Deserialize)]
+struct RelationshipCollection {
+    #[serde(default)]
+    value: Vec<Relationship>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct Relationship {
+    status: Option<String>,
 }
 
 fn onmicrosoft_domain(prefix: &str) -> String {
@@ -505,6 +667,95 @@ impl PartnerCenter for HttpPartnerCenter {
         }
     }
 
+    async fn list_customers(
+        &self,
+        size: u32,
+        continuation: Option<&str>,
+        ids: CallIds,
+    ) -> Result<CustomerPage, PartnerCenterError> {
+        const OPERATION: &str = "list_customers";
+        let mut url = self.url(&["v1", "customers"])?;
+        url.query_pairs_mut()
+            .append_pair("size", &size.max(1).to_string());
+        let mut headers = Vec::new();
+        if let Some(token) = continuation {
+            let value = HeaderValue::from_str(token).map_err(|_| {
+                tracing::error!(operation = OPERATION, "unusable continuation token");
+                PartnerCenterError::Unavailable
+            })?;
+            headers.push((MS_CONTINUATION_TOKEN, value));
+        }
+        let reply = self
+            .execute_with(
+                &*self.tokens,
+                OPERATION,
+                Method::GET,
+                url,
+                None,
+                &headers,
+                ids,
+            )
+            .await?;
+        if !reply.status.is_success() {
+            return Err(match reply.status {
+                StatusCode::BAD_REQUEST => validation_error(OPERATION, &reply, ids),
+                _ => unexpected(OPERATION, &reply, ids),
+            });
+        }
+        let malformed = |reason: &'static str| {
+            tracing::error!(operation = OPERATION, request_id = %ids.request_id, reason, "Partner Center answered with a malformed page");
+            PartnerCenterError::Unavailable
+        };
+        if reply.truncated {
+            return Err(malformed("body too large"));
+        }
+        let collection: CustomerCollection = serde_json::from_slice(&reply.body)
+            .map_err(|_| malformed("body is not a collection"))?;
+        let continuation = collection.continuation();
+        let customers = collection
+            .items
+            .into_iter()
+            .map(|resource| customer_of(resource, None))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(malformed)?;
+        Ok(CustomerPage {
+            customers,
+            continuation,
+        })
+    }
+
+    async fn has_admin_relationship(
+        &self,
+        tenant_id: Uuid,
+        ids: CallIds,
+    ) -> Result<bool, PartnerCenterError> {
+        const OPERATION: &str = "has_admin_relationship";
+        let Some(graph) = &self.graph else {
+            // The process-wide token is Partner Center's only: Graph needs a connection.
+            return Err(PartnerCenterError::NotConfigured);
+        };
+        let mut url = join(
+            &graph.base_url,
+            &["v1.0", "tenantRelationships", "delegatedAdminRelationships"],
+        )?;
+        url.query_pairs_mut()
+            .append_pair("$filter", &format!("customer/tenantId eq '{tenant_id}'"));
+        let reply = self
+            .execute_with(&*graph.tokens, OPERATION, Method::GET, url, None, &[], ids)
+            .await?;
+        if !reply.status.is_success() || reply.truncated {
+            return Err(unexpected(OPERATION, &reply, ids));
+        }
+        let relationships: RelationshipCollection =
+            serde_json::from_slice(&reply.body).map_err(|_| unexpected(OPERATION, &reply, ids))?;
+        Ok(relationships.value.iter().any(|relationship| {
+            relationship
+                .status
+                .as_deref()
+                .is_some_and(|status| status.eq_ignore_ascii_case("active"))
+        }))
+    }
+
     async fn domain_available(
         &self,
         prefix: &str,
@@ -531,7 +782,7 @@ impl PartnerCenter for HttpPartnerCenter {
 #[cfg(test)]
 mod tests {
     use serde_json::json;
-    use wiremock::matchers::{body_partial_json, header, method, path};
+    use wiremock::matchers::{body_partial_json, header, method, path, query_param};
     use wiremock::{Mock, MockServer, ResponseTemplate};
 
     use super::*;
@@ -926,6 +1177,144 @@ mod tests {
         .unwrap();
 
         assert_eq!(client.domain_available("contoso", ids()).await, Ok(true));
+    }
+
+    fn page(tenant_ids: &[Uuid], next: Option<&str>) -> serde_json::Value {
+        let items: Vec<_> = tenant_ids.iter().map(|id| customer_body(*id)).collect();
+        let mut body = json!({
+            "totalCount": items.len(),
+            "items": items,
+            "attributes": { "objectType": "Collection" }
+        });
+        if let Some(token) = next {
+            body["continuationToken"] = json!(token);
+            body["links"] = json!({ "next": {
+                "uri": "/customers?size=2",
+                "method": "GET",
+                "headers": [{ "key": MS_CONTINUATION_TOKEN, "value": token }]
+            } });
+        }
+        body
+    }
+
+    #[tokio::test]
+    async fn should_page_through_customers_with_continuation_tokens() {
+        let server = MockServer::start().await;
+        let tenants: Vec<Uuid> = (0..5).map(|_| Uuid::new_v4()).collect();
+        // Three pages: 2 + 2 + 1, each further one asked for with the token of the one before.
+        Mock::given(method("GET"))
+            .and(path("/v1/customers"))
+            .and(query_param("size", "2"))
+            .and(header(MS_CONTINUATION_TOKEN, "page-3"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(page(&tenants[4..], None)))
+            .expect(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/v1/customers"))
+            .and(header(MS_CONTINUATION_TOKEN, "page-2"))
+            .respond_with(
+                ResponseTemplate::new(200).set_body_json(page(&tenants[2..4], Some("page-3"))),
+            )
+            .expect(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/v1/customers"))
+            .and(query_param("size", "2"))
+            .respond_with(
+                ResponseTemplate::new(200).set_body_json(page(&tenants[..2], Some("page-2"))),
+            )
+            .expect(1)
+            .mount(&server)
+            .await;
+        let client = client(&server, 1);
+
+        let mut seen = Vec::new();
+        let mut continuation = None;
+        let mut pages = 0;
+        loop {
+            let page = client
+                .list_customers(2, continuation.as_deref(), ids())
+                .await
+                .unwrap();
+            pages += 1;
+            seen.extend(page.customers.iter().map(|customer| customer.tenant_id));
+            assert!(
+                page.customers
+                    .iter()
+                    .all(|c| c.company_name == "Contoso Ltd")
+            );
+            match page.continuation {
+                Some(token) => continuation = Some(token),
+                None => break,
+            }
+        }
+
+        assert_eq!(pages, 3);
+        assert_eq!(seen, tenants);
+        let first = &received(&server).await[0];
+        assert!(!first.headers.contains_key(MS_CONTINUATION_TOKEN));
+    }
+
+    #[tokio::test]
+    async fn should_treat_a_malformed_page_as_unavailable() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path("/v1/customers"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "items": [{ "companyProfile": { "tenantId": "not-a-guid" } }]
+            })))
+            .mount(&server)
+            .await;
+
+        let result = client(&server, 1).list_customers(10, None, ids()).await;
+
+        assert_eq!(result, Err(PartnerCenterError::Unavailable));
+    }
+
+    #[tokio::test]
+    async fn should_read_admin_relationships_from_graph_with_its_own_token() {
+        let server = MockServer::start().await;
+        let active = Uuid::new_v4();
+        let gone = Uuid::new_v4();
+        for (tenant_id, statuses) in [
+            (active, vec!["terminated", "active"]),
+            (gone, vec!["terminated", "expired"]),
+        ] {
+            let value: Vec<_> = statuses
+                .iter()
+                .map(|status| json!({ "id": Uuid::new_v4(), "status": status }))
+                .collect();
+            Mock::given(method("GET"))
+                .and(path(
+                    "/graph/v1.0/tenantRelationships/delegatedAdminRelationships",
+                ))
+                .and(query_param(
+                    "$filter",
+                    format!("customer/tenantId eq '{tenant_id}'").as_str(),
+                ))
+                .and(header("Authorization", "Bearer graph-t0ken"))
+                .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "value": value })))
+                .expect(1)
+                .mount(&server)
+                .await;
+        }
+        let client = client(&server, 1)
+            .with_graph(
+                &format!("{}/graph", server.uri()),
+                Arc::new(StaticToken::new("graph-t0ken").unwrap()),
+            )
+            .unwrap();
+
+        assert_eq!(client.has_admin_relationship(active, ids()).await, Ok(true));
+        assert_eq!(client.has_admin_relationship(gone, ids()).await, Ok(false));
+        // Without Graph (the process-wide token), the question needs a connection.
+        let without = self::client(&server, 1);
+        assert_eq!(
+            without.has_admin_relationship(active, ids()).await,
+            Err(PartnerCenterError::NotConfigured)
+        );
     }
 
     #[test]

@@ -9,14 +9,17 @@
 //! Callers depend only on [`PartnerCenter`] and on [`PartnerCenterError`], whose messages are
 //! safe to return to clients; the detail behind `Unavailable` is logged where it happens.
 
+pub mod connections;
+pub mod entra;
 pub mod http;
+pub mod metered;
 pub mod sandbox;
 
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context as _, bail};
+use anyhow::bail;
 
 use crate::error::ErrorCode;
 
@@ -44,6 +47,14 @@ pub struct Customer {
     pub company_name: String,
 }
 
+/// One page of the partner's customers, and where the next one starts (`None`: the last).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomerPage {
+    pub customers: Vec<Customer>,
+    /// Partner Center's continuation token, sent back for the next page.
+    pub continuation: Option<String>,
+}
+
 /// Identifiers of one logical call: `request_id` stays the same across retries (Partner Center
 /// uses `MS-RequestId` for idempotency), `correlation_id` ties the calls of one brokergraph
 /// operation together.
@@ -69,6 +80,12 @@ pub enum PartnerCenterError {
     /// (logged; never detailed to clients).
     #[error("{}", ErrorCode::PartnerCenterUnavailable.default_message())]
     Unavailable,
+    /// The broker has no Partner Center connection and the install is not on the sandbox.
+    #[error("{}", ErrorCode::PartnerCenterNotConfigured.default_message())]
+    NotConfigured,
+    /// Microsoft Entra or Partner Center refused the broker's credentials; says what to do.
+    #[error("{0}")]
+    AuthFailed(String),
 }
 
 impl PartnerCenterError {
@@ -79,6 +96,8 @@ impl PartnerCenterError {
             Self::Validation(_) => ErrorCode::PartnerCenterValidationFailed,
             Self::CustomerNotFound => ErrorCode::PartnerCenterCustomerNotFound,
             Self::Unavailable => ErrorCode::PartnerCenterUnavailable,
+            Self::NotConfigured => ErrorCode::PartnerCenterNotConfigured,
+            Self::AuthFailed(_) => ErrorCode::PartnerCenterAuthFailed,
         }
     }
 }
@@ -99,6 +118,23 @@ pub trait PartnerCenter: Send + Sync + 'static {
         tenant_id: uuid::Uuid,
         ids: CallIds,
     ) -> Result<Customer, PartnerCenterError>;
+
+    /// One page of at most `size` of the partner's customers: the first without
+    /// `continuation`, each further one with the token of the page before.
+    async fn list_customers(
+        &self,
+        size: u32,
+        continuation: Option<&str>,
+        ids: CallIds,
+    ) -> Result<CustomerPage, PartnerCenterError>;
+
+    /// Whether the partner still holds an active admin relationship (GDAP) with the customer's
+    /// tenant.
+    async fn has_admin_relationship(
+        &self,
+        tenant_id: uuid::Uuid,
+        ids: CallIds,
+    ) -> Result<bool, PartnerCenterError>;
 
     /// Whether `<prefix>.onmicrosoft.com` is still free.
     async fn domain_available(
@@ -129,7 +165,26 @@ pub struct PartnerCenterConfig {
     #[arg(long, env = "BROKERGRAPH_PARTNER_CENTER_URL", global = true)]
     pub partner_center_url: Option<String>,
 
-    /// Bearer token for Partner Center (App+User token).
+    /// Microsoft Entra authority that brokers' own connections get their tokens from
+    /// (`{authority}/{tenant}/oauth2/v2.0/token`); a sovereign cloud's, or a local fake in tests.
+    #[arg(
+        long,
+        env = "BROKERGRAPH_ENTRA_AUTHORITY_URL",
+        default_value = connections::DEFAULT_AUTHORITY_URL,
+        global = true
+    )]
+    pub entra_authority_url: String,
+
+    /// Microsoft Graph base URL, where brokers' connections read admin relationships (GDAP).
+    #[arg(
+        long,
+        env = "BROKERGRAPH_MICROSOFT_GRAPH_URL",
+        default_value = connections::DEFAULT_GRAPH_URL,
+        global = true
+    )]
+    pub microsoft_graph_url: String,
+
+    /// Bearer token for Partner Center (App+User token) of an install with one broker.
     #[arg(
         long,
         env = "BROKERGRAPH_PARTNER_CENTER_TOKEN",
@@ -161,6 +216,8 @@ impl fmt::Debug for PartnerCenterConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PartnerCenterConfig")
             .field("partner_center_url", &self.partner_center_url)
+            .field("entra_authority_url", &self.entra_authority_url)
+            .field("microsoft_graph_url", &self.microsoft_graph_url)
             .field(
                 "partner_center_token",
                 &self.partner_center_token.as_ref().map(|_| "<redacted>"),
@@ -178,6 +235,8 @@ impl Default for PartnerCenterConfig {
     fn default() -> Self {
         Self {
             partner_center_url: None,
+            entra_authority_url: connections::DEFAULT_AUTHORITY_URL.to_owned(),
+            microsoft_graph_url: connections::DEFAULT_GRAPH_URL.to_owned(),
             partner_center_token: None,
             partner_center_timeout_seconds: DEFAULT_TIMEOUT_SECONDS,
             partner_center_attempts: DEFAULT_ATTEMPTS,
@@ -186,15 +245,32 @@ impl Default for PartnerCenterConfig {
 }
 
 impl PartnerCenterConfig {
-    /// The HTTP client when a URL is set (a token is then required: error otherwise), else a
-    /// fresh sandbox.
+    /// Every broker's Partner Center: brokers' own connections reach the configured URL (or
+    /// Microsoft's), and brokers without one fall back on the sandbox when no URL is set, on
+    /// the process-wide token when one is (an install with one broker), else on nothing
+    /// (`PARTNER_CENTER_NOT_CONFIGURED`).
     ///
-    /// A URL that is set but blank is an error rather than "unset": falling back to the sandbox
-    /// there would silently hand out made-up tenant IDs in what was meant to be production.
-    pub fn build(&self) -> anyhow::Result<Arc<dyn PartnerCenter>> {
-        let Some(url) = self.partner_center_url.as_deref() else {
+    /// A URL or token that is set but blank is an error rather than "unset": falling back to
+    /// the sandbox there would silently hand out made-up tenant IDs in what was meant to be
+    /// production.
+    pub fn build(&self) -> anyhow::Result<connections::PartnerCenters> {
+        let timeout = Duration::from_secs(self.partner_center_timeout_seconds);
+        let url = self.partner_center_url.as_deref();
+        let mut remote = connections::Remote::new(
+            url.unwrap_or(connections::DEFAULT_PARTNER_CENTER_URL),
+            &self.entra_authority_url,
+            timeout,
+            self.partner_center_attempts,
+        )?;
+        remote.graph_url = reqwest::Url::parse(self.microsoft_graph_url.trim())
+            .map_err(|_| anyhow::anyhow!("the Microsoft Graph URL is invalid"))?;
+        let Some(url) = url else {
             tracing::info!("no Partner Center URL configured: using the built-in sandbox");
-            return Ok(Arc::new(sandbox::Sandbox::new()));
+            let sandbox = sandbox::Sandbox::new();
+            return connections::PartnerCenters::new(
+                connections::Fallback::Everywhere(Arc::new(sandbox)),
+                remote,
+            );
         };
         if url.trim().is_empty() {
             bail!(
@@ -202,21 +278,23 @@ impl PartnerCenterConfig {
                  is set but empty; unset it to use the built-in sandbox"
             );
         }
-        let token = self
-            .partner_center_token
-            .as_deref()
-            .filter(|token| !token.trim().is_empty())
-            .context(
-                "a Partner Center URL is configured, so a token is required \
-                 (--partner-center-token / BROKERGRAPH_PARTNER_CENTER_TOKEN)",
-            )?;
-        let client = http::HttpPartnerCenter::new(
-            url,
-            token,
-            Duration::from_secs(self.partner_center_timeout_seconds),
-            self.partner_center_attempts,
-        )?;
-        Ok(Arc::new(client))
+        let fallback = match self.partner_center_token.as_deref() {
+            None => connections::Fallback::Nothing,
+            Some(token) if token.trim().is_empty() => bail!(
+                "the Partner Center token (--partner-center-token / \
+                 BROKERGRAPH_PARTNER_CENTER_TOKEN) is set but empty"
+            ),
+            Some(token) => {
+                let client = http::HttpPartnerCenter::new(
+                    url,
+                    token,
+                    timeout,
+                    self.partner_center_attempts,
+                )?;
+                connections::Fallback::OneBroker(Arc::new(client))
+            }
+        };
+        connections::PartnerCenters::new(fallback, remote)
     }
 
     /// The longest one Partner Center operation may take: every attempt, the waits between
@@ -269,6 +347,8 @@ mod tests {
         let parsed = cli.partner_center;
         let default = PartnerCenterConfig::default();
         assert_eq!(parsed.partner_center_url, default.partner_center_url);
+        assert_eq!(parsed.entra_authority_url, default.entra_authority_url);
+        assert_eq!(parsed.microsoft_graph_url, default.microsoft_graph_url);
         assert_eq!(parsed.partner_center_token, default.partner_center_token);
         assert_eq!(
             parsed.partner_center_timeout_seconds,
@@ -328,23 +408,32 @@ mod tests {
     }
 
     #[test]
-    fn no_url_builds_a_sandbox_that_does_not_verify() {
-        let pc = PartnerCenterConfig::default().build().unwrap();
-        assert!(!pc.verifies_customers());
+    fn no_url_builds_the_sandbox_for_every_broker() {
+        let pcs = PartnerCenterConfig::default().build().unwrap();
+        assert!(pcs.sandboxed());
     }
 
     #[test]
-    fn a_url_without_a_token_is_refused() {
+    fn a_url_without_a_token_leaves_each_broker_to_configure_its_own() {
         let config = PartnerCenterConfig {
             partner_center_url: Some("https://pc.example".into()),
             ..PartnerCenterConfig::default()
         };
-        assert!(config.build().is_err());
+        assert!(!config.build().unwrap().sandboxed());
         let blank_token = PartnerCenterConfig {
             partner_center_token: Some("  ".into()),
             ..config
         };
         assert!(blank_token.build().is_err());
+    }
+
+    #[test]
+    fn an_invalid_authority_is_refused() {
+        let config = PartnerCenterConfig {
+            entra_authority_url: "not a url".into(),
+            ..PartnerCenterConfig::default()
+        };
+        assert!(config.build().is_err());
     }
 
     #[test]
@@ -358,14 +447,13 @@ mod tests {
     }
 
     #[test]
-    fn a_url_and_token_build_the_http_client() {
+    fn a_url_and_token_build_the_one_broker_fallback() {
         let config = PartnerCenterConfig {
             partner_center_url: Some("https://pc.example".into()),
             partner_center_token: Some("t0k3n".into()),
             ..PartnerCenterConfig::default()
         };
-        let pc = config.build().unwrap();
-        assert!(pc.verifies_customers());
+        assert!(!config.build().unwrap().sandboxed());
     }
 
     #[test]

@@ -5,13 +5,13 @@
 //! may see) and adds controls that let tests script failures and slowness. State is shared by
 //! all clones, so a test can keep one handle while the server holds another.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use uuid::Uuid;
 
-use super::{CallIds, Customer, NewCustomer, PartnerCenter, PartnerCenterError};
+use super::{CallIds, Customer, CustomerPage, NewCustomer, PartnerCenter, PartnerCenterError};
 
 /// Longest domain prefix Partner Center accepts for `<prefix>.onmicrosoft.com`.
 const MAX_PREFIX_LEN: usize = 27;
@@ -28,6 +28,8 @@ pub struct Sandbox {
 #[derive(Debug, Default)]
 struct State {
     customers: HashMap<Uuid, Customer>,
+    /// Customers whose admin relationship (GDAP) with the partner was removed.
+    without_admin_relationship: HashSet<Uuid>,
     /// Request ID of each successful create → the tenant it created, for idempotent replays.
     created_by_request: HashMap<Uuid, Uuid>,
     failures: VecDeque<PartnerCenterError>,
@@ -109,6 +111,22 @@ impl Sandbox {
             company_name: company_name.into(),
         };
         self.lock().customers.insert(tenant_id, customer);
+    }
+
+    /// Removes (or restores) the partner's admin relationship with the customer's tenant, as a
+    /// customer does in its own tenant.
+    pub fn set_admin_relationship(&self, tenant_id: Uuid, active: bool) {
+        let mut state = self.lock();
+        if active {
+            state.without_admin_relationship.remove(&tenant_id);
+        } else {
+            state.without_admin_relationship.insert(tenant_id);
+        }
+    }
+
+    /// Removes a customer, as if it had left the partner.
+    pub fn remove_customer(&self, tenant_id: Uuid) {
+        self.lock().customers.remove(&tenant_id);
     }
 
     /// Queues a failure: each queued failure is returned by the next call of any kind, in order.
@@ -217,6 +235,58 @@ impl PartnerCenter for Sandbox {
             .ok_or(PartnerCenterError::CustomerNotFound)
     }
 
+    /// Pages in a stable order (company name, then tenant ID); the continuation token is the
+    /// tenant ID the next page starts after, as opaque to the caller as Partner Center's.
+    async fn list_customers(
+        &self,
+        size: u32,
+        continuation: Option<&str>,
+        _ids: CallIds,
+    ) -> Result<CustomerPage, PartnerCenterError> {
+        self.begin_call().await?;
+        let after = match continuation {
+            None => None,
+            Some(token) => Some(Uuid::parse_str(token).map_err(|_| {
+                PartnerCenterError::Validation("the continuation token is not valid".into())
+            })?),
+        };
+        let state = self.lock();
+        let mut all: Vec<&Customer> = state.customers.values().collect();
+        all.sort_by(|a, b| (&a.company_name, a.tenant_id).cmp(&(&b.company_name, b.tenant_id)));
+        let start = match after {
+            None => 0,
+            Some(after) => all
+                .iter()
+                .position(|customer| customer.tenant_id == after)
+                .map_or(all.len(), |index| index + 1),
+        };
+        let size = usize::try_from(size.max(1)).unwrap_or(usize::MAX);
+        let customers: Vec<Customer> = all
+            .iter()
+            .skip(start)
+            .take(size)
+            .map(|c| (*c).clone())
+            .collect();
+        let continuation = (start + customers.len() < all.len())
+            .then(|| customers.last().map(|last| last.tenant_id.to_string()))
+            .flatten();
+        Ok(CustomerPage {
+            customers,
+            continuation,
+        })
+    }
+
+    async fn has_admin_relationship(
+        &self,
+        tenant_id: Uuid,
+        _ids: CallIds,
+    ) -> Result<bool, PartnerCenterError> {
+        self.begin_call().await?;
+        let state = self.lock();
+        Ok(state.customers.contains_key(&tenant_id)
+            && !state.without_admin_relationship.contains(&tenant_id))
+    }
+
     async fn domain_available(
         &self,
         prefix: &str,
@@ -276,6 +346,57 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(found, created);
+    }
+
+    #[tokio::test]
+    async fn should_page_through_every_customer_once_and_track_admin_relationships() {
+        let sandbox = Sandbox::new();
+        let mut expected = Vec::new();
+        for n in 0..7 {
+            let tenant_id = Uuid::new_v4();
+            sandbox.add_customer(tenant_id, format!("c{n}.onmicrosoft.com"), format!("C{n}"));
+            expected.push(tenant_id);
+        }
+        let mut seen = Vec::new();
+        let mut continuation: Option<String> = None;
+        let mut pages = 0;
+        loop {
+            let page = sandbox
+                .list_customers(3, continuation.as_deref(), ids())
+                .await
+                .unwrap();
+            pages += 1;
+            seen.extend(page.customers.iter().map(|customer| customer.tenant_id));
+            match page.continuation {
+                Some(token) => continuation = Some(token),
+                None => break,
+            }
+        }
+        assert_eq!(pages, 3);
+        seen.sort();
+        expected.sort();
+        assert_eq!(seen, expected);
+
+        let tenant_id = expected[0];
+        assert!(
+            sandbox
+                .has_admin_relationship(tenant_id, ids())
+                .await
+                .unwrap()
+        );
+        sandbox.set_admin_relationship(tenant_id, false);
+        assert!(
+            !sandbox
+                .has_admin_relationship(tenant_id, ids())
+                .await
+                .unwrap()
+        );
+        assert!(
+            !sandbox
+                .has_admin_relationship(Uuid::new_v4(), ids())
+                .await
+                .unwrap()
+        );
     }
 
     #[tokio::test]

@@ -84,6 +84,21 @@ impl PartnerCenter for Slow {
     ) -> Result<bool, PartnerCenterError> {
         self.inner.domain_available(prefix, ids).await
     }
+    async fn list_customers(
+        &self,
+        size: u32,
+        continuation: Option<&str>,
+        ids: CallIds,
+    ) -> Result<brokergraph::partner_center::CustomerPage, PartnerCenterError> {
+        self.inner.list_customers(size, continuation, ids).await
+    }
+    async fn has_admin_relationship(
+        &self,
+        tenant_id: uuid::Uuid,
+        ids: CallIds,
+    ) -> Result<bool, PartnerCenterError> {
+        self.inner.has_admin_relationship(tenant_id, ids).await
+    }
     fn verifies_customers(&self) -> bool {
         false
     }

@@ -20,6 +20,7 @@ mod limits;
 mod metrics;
 mod mutations;
 mod pagination;
+mod partner_connection;
 mod request_ids;
 mod schema_file;
 mod scope_matrix;

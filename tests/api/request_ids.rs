@@ -10,7 +10,7 @@ use brokergraph::graphql::ids::{self, Kind};
 use brokergraph::http::request_id;
 use brokergraph::partner_center::sandbox::Sandbox;
 use brokergraph::partner_center::{
-    CallIds, Customer, NewCustomer, PartnerCenter, PartnerCenterError,
+    CallIds, Customer, CustomerPage, NewCustomer, PartnerCenter, PartnerCenterError,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -147,6 +147,25 @@ impl PartnerCenter for Recording {
     ) -> Result<bool, PartnerCenterError> {
         self.ids.lock().unwrap().push(ids);
         self.inner.domain_available(prefix, ids).await
+    }
+
+    async fn list_customers(
+        &self,
+        size: u32,
+        continuation: Option<&str>,
+        ids: CallIds,
+    ) -> Result<CustomerPage, PartnerCenterError> {
+        self.ids.lock().unwrap().push(ids);
+        self.inner.list_customers(size, continuation, ids).await
+    }
+
+    async fn has_admin_relationship(
+        &self,
+        tenant_id: Uuid,
+        ids: CallIds,
+    ) -> Result<bool, PartnerCenterError> {
+        self.ids.lock().unwrap().push(ids);
+        self.inner.has_admin_relationship(tenant_id, ids).await
     }
 
     fn verifies_customers(&self) -> bool {

@@ -15,11 +15,13 @@ use brokergraph::domain::Services;
 use brokergraph::graphql::limits::Limits;
 use brokergraph::http::{self, AppState, HttpConfig};
 use brokergraph::partner_center::PartnerCenter;
+use brokergraph::partner_center::connections::{Fallback, PartnerCenters, Remote};
 use brokergraph::partner_center::sandbox::Sandbox;
 use http_body_util::BodyExt;
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 use serde_json::{Value, json};
 use tower::ServiceExt;
+use tracing_subscriber::Layer as _;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -93,6 +95,12 @@ pub struct Setup {
     /// PostgreSQL only: where the app connects (e.g. a proxy in front of the server), in place
     /// of `TEST_DATABASE_URL`, which still creates and drops the test's schema.
     pub database_url: Option<String>,
+    /// What brokers without a connection of their own use; the app's own sandbox (or
+    /// `partner_center`) everywhere when `None`.
+    pub fallback: Option<Fallback>,
+    /// Where brokers' own connections go (Partner Center and the Entra authority, e.g. a
+    /// wiremock server); Microsoft's public endpoints when `None`.
+    pub remote: Option<Remote>,
     /// The Partner Center deadline; [`PARTNER_CENTER_DEADLINE`] when `None`.
     pub partner_center_deadline: Option<std::time::Duration>,
 }
@@ -183,13 +191,76 @@ impl Drop for Storage {
     }
 }
 
-fn init_logging() {
-    if std::env::var_os("TEST_LOG").is_some() {
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter("info,brokergraph=debug")
-            .with_test_writer()
-            .try_init();
+/// Every log line of the test binary, kept while some test captures (see [`capture_logs`]).
+static CAPTURED: std::sync::Mutex<Vec<u8>> = std::sync::Mutex::new(Vec::new());
+static CAPTURING: AtomicUsize = AtomicUsize::new(0);
+
+#[derive(Clone, Copy)]
+struct Capture;
+
+impl std::io::Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if CAPTURING.load(Ordering::SeqCst) > 0 {
+            CAPTURED
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .extend_from_slice(buf);
+        }
+        Ok(buf.len())
     }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// While alive, every log line of the process (at debug for brokergraph, every test's) is kept;
+/// [`LogCapture::text`] reads them. Tests search them for what must never be logged.
+pub struct LogCapture;
+
+pub fn capture_logs() -> LogCapture {
+    init_logging();
+    CAPTURING.fetch_add(1, Ordering::SeqCst);
+    LogCapture
+}
+
+impl LogCapture {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(
+            &CAPTURED
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+        .into_owned()
+    }
+}
+
+impl Drop for LogCapture {
+    fn drop(&mut self) {
+        CAPTURING.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// One subscriber for the binary: lines go to the capture, and to the test output when
+/// `TEST_LOG` is set.
+fn init_logging() {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    let printed = std::env::var_os("TEST_LOG").is_some().then(|| {
+        tracing_subscriber::fmt::layer()
+            .with_test_writer()
+            .with_filter(tracing_subscriber::EnvFilter::new("info,brokergraph=debug"))
+    });
+    use tracing_subscriber::filter::FilterExt as _;
+    // Formatted only while a test captures.
+    let capturing = tracing_subscriber::filter::filter_fn(|_| CAPTURING.load(Ordering::SeqCst) > 0);
+    let captured = tracing_subscriber::fmt::layer()
+        .with_ansi(false)
+        .with_writer(|| Capture)
+        .with_filter(tracing_subscriber::EnvFilter::new("info,brokergraph=debug").and(capturing));
+    let _ = tracing_subscriber::registry()
+        .with(printed)
+        .with(captured)
+        .try_init();
 }
 
 /// A fresh app, or `None` for PostgreSQL when `TEST_DATABASE_URL` is not set (outside CI).
@@ -239,11 +310,25 @@ pub async fn spawn_app_with(backend: Backend, setup: Setup) -> Option<TestApp> {
     });
     let auth = setup.auth.unwrap_or_else(hs256_authenticator);
     let sandbox = Sandbox::new().verifying(true);
+    let fallback = setup.fallback.unwrap_or_else(|| {
+        Fallback::Everywhere(
+            setup
+                .partner_center
+                .unwrap_or_else(|| Arc::new(sandbox.clone())),
+        )
+    });
+    let remote = setup.remote.unwrap_or_else(|| {
+        Remote::new(
+            "https://api.partnercenter.microsoft.com",
+            "https://login.microsoftonline.com",
+            std::time::Duration::from_secs(2),
+            2,
+        )
+        .expect("valid URLs")
+    });
     let services = Services {
         db: db.clone(),
-        partner_center: setup
-            .partner_center
-            .unwrap_or_else(|| Arc::new(sandbox.clone())),
+        partner_centers: Arc::new(PartnerCenters::new(fallback, remote).expect("HTTP client")),
         cipher: CredentialCipher::from_base64(CREDENTIAL_KEY).expect("test key"),
         partner_center_deadline: setup
             .partner_center_deadline
