@@ -1,24 +1,11 @@
-//! The GraphQL schema: one module per domain type, merged into the root types here.
+//! The GraphQL API: the schema's types (`schema/`, one module per domain type) merged into the
+//! root types here, Relay's connections, cursors and IDs (`relay/`), and the machinery an
+//! operation runs on (`exec/`: limits, loaders, errors); the schemas HTTP and the WebSocket run,
+//! and each request's context.
 
-pub mod audit;
-pub mod broker;
-pub mod connection;
-pub mod enums;
-pub mod errors;
-pub mod fetch;
-pub mod ids;
-pub mod limits;
-pub mod loaders;
-pub mod manage;
-pub mod mutation;
-pub mod node;
-pub mod organization;
-pub mod pagination;
-pub mod service;
-pub mod subscription;
-pub mod tenancy;
-pub mod tenant;
-pub mod user;
+pub mod exec;
+pub mod relay;
+pub mod schema;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -39,23 +26,27 @@ use crate::auth::Principal;
 use crate::domain::Services;
 use crate::error::{ApiError, ApiResult};
 use crate::scope::Scope;
-use limits::Limits;
-use loaders::DbLoader;
+use exec::errors;
+use exec::limits::{self, Limits};
+use exec::loaders::DbLoader;
 
 #[derive(MergedObject, Default)]
 pub struct Query(
-    node::NodeQuery,
-    broker::BrokerQuery,
-    organization::OrganizationQuery,
-    tenant::TenantQuery,
-    user::UserQuery,
-    service::ServiceQuery,
-    subscription::SubscriptionQuery,
-    audit::AuditQuery,
+    schema::node::NodeQuery,
+    schema::broker::BrokerQuery,
+    schema::organization::OrganizationQuery,
+    schema::tenant::TenantQuery,
+    schema::user::UserQuery,
+    schema::service::ServiceQuery,
+    schema::subscription::SubscriptionQuery,
+    schema::audit::AuditQuery,
 );
 
 #[derive(MergedObject, Default)]
-pub struct Mutation(manage::ManageMutation, tenancy::TenancyMutation);
+pub struct Mutation(
+    schema::manage::ManageMutation,
+    schema::tenancy::TenancyMutation,
+);
 
 pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
 

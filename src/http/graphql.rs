@@ -21,8 +21,8 @@ use super::AppState;
 use crate::auth::{AuthError, Principal, subject};
 use crate::error::ApiError;
 use crate::graphql::RequestContext;
-use crate::graphql::errors::{self, Stage, with_code};
-use crate::graphql::limits::check_document;
+use crate::graphql::exec::errors::{self, Stage, with_code};
+use crate::graphql::exec::limits::check_document;
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
 

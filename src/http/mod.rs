@@ -18,7 +18,7 @@ use tower_http::trace::TraceLayer;
 use crate::auth::Authenticator;
 use crate::domain::Services;
 use crate::graphql::AppSchema;
-use crate::graphql::limits::Limits;
+use crate::graphql::exec::limits::Limits;
 
 /// Limits of the HTTP edge.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -13,8 +13,8 @@ use uuid::Uuid;
 
 use entity::{organization, service, service_account, subscription, tenant, user};
 
-use super::pagination::{Keyed, Page, PageRequest, Parent, fetch_pages};
 use crate::error::ApiError;
+use crate::graphql::relay::pagination::{Keyed, Page, PageRequest, Parent, fetch_pages};
 use crate::scope::{ById, Scope, Scoped};
 
 /// Runs the batches of one request, in that request's scope.

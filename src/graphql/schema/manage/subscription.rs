@@ -6,11 +6,11 @@ use entity::{subscription, user};
 use super::{DeleteInput, deleted};
 use crate::domain::manage::subscription::{self as subscriptions, SubscriptionInput};
 use crate::error::ApiResult;
-use crate::graphql::enums::SubscriptionStatus;
-use crate::graphql::ids::{self, Kind};
-use crate::graphql::mutation::{DeletePayload, caller};
-use crate::graphql::subscription::ServiceSubscription;
-use crate::graphql::user::User;
+use crate::graphql::relay::ids::{self, Kind};
+use crate::graphql::schema::enums::SubscriptionStatus;
+use crate::graphql::schema::mutation::{DeletePayload, caller};
+use crate::graphql::schema::subscription::ServiceSubscription;
+use crate::graphql::schema::user::User;
 
 #[derive(InputObject)]
 pub struct CreateSubscriptionInput {

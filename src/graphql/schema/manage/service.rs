@@ -5,10 +5,10 @@ use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use super::{DeleteInput, deleted};
 use crate::domain::manage::service::{self as catalog, ServiceInput};
 use crate::error::ApiResult;
-use crate::graphql::enums::Vendor;
-use crate::graphql::ids::{self, Kind};
-use crate::graphql::mutation::{DeletePayload, caller};
-use crate::graphql::service::Service;
+use crate::graphql::relay::ids::{self, Kind};
+use crate::graphql::schema::enums::Vendor;
+use crate::graphql::schema::mutation::{DeletePayload, caller};
+use crate::graphql::schema::service::Service;
 
 #[derive(InputObject)]
 pub struct CreateServiceInput {

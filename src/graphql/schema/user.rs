@@ -5,17 +5,17 @@ use uuid::Uuid;
 
 use entity::{organization, user};
 
-use super::connection::InPlace;
 use super::enums::OrganizationRole;
-use super::fetch;
-use super::ids::{self, Kind};
-use super::loaders::UserSubscriptions;
 use super::organization::Organization;
-use super::pagination::{Conn, Keyed, Order, PageArgs, SortKey};
 use super::subscription::ServiceSubscription;
-use super::{guard, request};
 use crate::auth::fields::{Field, may_read};
 use crate::error::ApiResult;
+use crate::graphql::exec::fetch;
+use crate::graphql::exec::loaders::UserSubscriptions;
+use crate::graphql::relay::connection::InPlace;
+use crate::graphql::relay::ids::{self, Kind};
+use crate::graphql::relay::pagination::{Conn, Keyed, Order, PageArgs, SortKey};
+use crate::graphql::{guard, request};
 
 /// How lists of users are ordered for the caller: by email, or, for a caller that may not read
 /// every email in the list, by creation, so that the order says nothing of the emails.
@@ -81,7 +81,9 @@ impl User {
     }
 
     /// The subscriptions this user is assigned to, oldest first.
-    #[graphql(complexity = "super::limits::page_cost(first, last) * child_complexity")]
+    #[graphql(
+        complexity = "crate::graphql::exec::limits::page_cost(first, last) * child_complexity"
+    )]
     async fn subscriptions(
         &self,
         ctx: &Context<'_>,
@@ -147,7 +149,9 @@ pub struct UserQuery;
 #[Object]
 impl UserQuery {
     /// Users, by email (for an `ORGANIZATION_USER`, by creation).
-    #[graphql(complexity = "super::limits::page_cost(first, last) * child_complexity")]
+    #[graphql(
+        complexity = "crate::graphql::exec::limits::page_cost(first, last) * child_complexity"
+    )]
     async fn users(
         &self,
         ctx: &Context<'_>,

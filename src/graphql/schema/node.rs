@@ -9,14 +9,14 @@ use entity::{
 
 use super::audit::AuditEvent;
 use super::broker::Broker;
-use super::fetch::by_id;
-use super::ids::{self, Kind};
 use super::organization::Organization;
 use super::service::Service;
 use super::subscription::ServiceSubscription;
 use super::tenant::{ServiceAccount, Tenant};
 use super::user::User;
 use crate::error::{ApiError, ApiResult};
+use crate::graphql::exec::fetch::by_id;
+use crate::graphql::relay::ids::{self, Kind};
 
 /// An object with a global ID.
 #[derive(Interface)]
@@ -62,7 +62,7 @@ async fn load(ctx: &Context<'_>, kind: Kind, id: Uuid) -> ApiResult<Option<Node>
 }
 
 /// The most IDs one `nodes` call takes, like a page.
-const MAX_NODES: usize = super::pagination::MAX_PAGE_SIZE as usize;
+const MAX_NODES: usize = crate::graphql::relay::pagination::MAX_PAGE_SIZE as usize;
 
 #[derive(Default)]
 pub struct NodeQuery;

@@ -7,18 +7,20 @@ use uuid::Uuid;
 use entity::{broker, organization, tenant};
 
 use super::broker::Broker;
-use super::connection::InPlace;
-use super::fetch;
-use super::ids::{self, Kind};
-use super::loaders::{OrganizationSubscriptions, OrganizationUsers, TenantOfOrganization};
-use super::pagination::{Conn, Keyed, Order, OrderDirection, PageArgs, SortKey};
 use super::subscription::ServiceSubscription;
 use super::tenant::Tenant;
 use super::user::User;
-use super::{guard, request};
 use crate::auth::fields::{Field, may_read};
 use crate::domain::validate;
 use crate::error::ApiResult;
+use crate::graphql::exec::fetch;
+use crate::graphql::exec::loaders::{
+    OrganizationSubscriptions, OrganizationUsers, TenantOfOrganization,
+};
+use crate::graphql::relay::connection::InPlace;
+use crate::graphql::relay::ids::{self, Kind};
+use crate::graphql::relay::pagination::{Conn, Keyed, Order, OrderDirection, PageArgs, SortKey};
+use crate::graphql::{guard, request};
 
 impl Keyed for organization::Model {
     fn id(&self) -> Uuid {
@@ -89,7 +91,9 @@ impl Organization {
     }
 
     /// The organization's users, by email (for an `ORGANIZATION_USER`, by creation).
-    #[graphql(complexity = "super::limits::page_cost(first, last) * child_complexity")]
+    #[graphql(
+        complexity = "crate::graphql::exec::limits::page_cost(first, last) * child_complexity"
+    )]
     async fn users(
         &self,
         ctx: &Context<'_>,
@@ -115,7 +119,9 @@ impl Organization {
     }
 
     /// The organization's subscriptions, oldest first.
-    #[graphql(complexity = "super::limits::page_cost(first, last) * child_complexity")]
+    #[graphql(
+        complexity = "crate::graphql::exec::limits::page_cost(first, last) * child_complexity"
+    )]
     async fn subscriptions(
         &self,
         ctx: &Context<'_>,
@@ -246,7 +252,9 @@ pub struct OrganizationQuery;
 #[Object]
 impl OrganizationQuery {
     /// Customer organizations, filtered and ordered as asked (by name by default).
-    #[graphql(complexity = "super::limits::page_cost(first, last) * child_complexity")]
+    #[graphql(
+        complexity = "crate::graphql::exec::limits::page_cost(first, last) * child_complexity"
+    )]
     #[allow(clippy::too_many_arguments)]
     async fn organizations(
         &self,

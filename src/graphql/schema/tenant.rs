@@ -5,17 +5,17 @@ use uuid::Uuid;
 
 use entity::{organization, service_account, tenant};
 
-use super::connection::InPlace;
 use super::enums::{ServiceAccountStatus, TenantLinkMethod, TenantManagement};
-use super::fetch;
-use super::ids::{self, Kind};
-use super::loaders::AccountOfTenant;
 use super::organization::Organization;
-use super::pagination::{Keyed, SortKey};
-use super::{guard, request};
 use crate::auth::fields::{Field, may_read};
 use crate::domain::validate;
 use crate::error::ApiResult;
+use crate::graphql::exec::fetch;
+use crate::graphql::exec::loaders::AccountOfTenant;
+use crate::graphql::relay::connection::InPlace;
+use crate::graphql::relay::ids::{self, Kind};
+use crate::graphql::relay::pagination::{Keyed, SortKey};
+use crate::graphql::{guard, request};
 
 impl Keyed for tenant::Model {
     fn id(&self) -> Uuid {

@@ -5,17 +5,17 @@ use uuid::Uuid;
 
 use entity::{organization, service, subscription};
 
-use super::connection::InPlace;
 use super::enums::SubscriptionStatus;
-use super::fetch;
-use super::ids::{self, Kind};
-use super::loaders::SubscriptionAssignees;
 use super::organization::Organization;
-use super::pagination::{Conn, Keyed, Order, PageArgs, SortKey};
-use super::request;
 use super::service::Service;
 use super::user::User;
 use crate::error::ApiResult;
+use crate::graphql::exec::fetch;
+use crate::graphql::exec::loaders::SubscriptionAssignees;
+use crate::graphql::relay::connection::InPlace;
+use crate::graphql::relay::ids::{self, Kind};
+use crate::graphql::relay::pagination::{Conn, Keyed, Order, PageArgs, SortKey};
+use crate::graphql::request;
 
 impl Keyed for subscription::Model {
     fn id(&self) -> Uuid {
@@ -66,7 +66,9 @@ impl ServiceSubscription {
 
     /// The users assigned to this subscription, by email (for an `ORGANIZATION_USER`, by
     /// creation).
-    #[graphql(complexity = "super::limits::page_cost(first, last) * child_complexity")]
+    #[graphql(
+        complexity = "crate::graphql::exec::limits::page_cost(first, last) * child_complexity"
+    )]
     async fn assignees(
         &self,
         ctx: &Context<'_>,
@@ -123,7 +125,9 @@ pub struct SubscriptionQuery;
 #[Object]
 impl SubscriptionQuery {
     /// Subscriptions, oldest first.
-    #[graphql(complexity = "super::limits::page_cost(first, last) * child_complexity")]
+    #[graphql(
+        complexity = "crate::graphql::exec::limits::page_cost(first, last) * child_complexity"
+    )]
     async fn subscriptions(
         &self,
         ctx: &Context<'_>,

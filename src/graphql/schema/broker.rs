@@ -5,15 +5,15 @@ use uuid::Uuid;
 
 use entity::broker;
 
-use super::connection::InPlace;
-use super::fetch;
-use super::ids::{self, Kind};
-use super::loaders::{BrokerOrganizations, BrokerServices};
 use super::organization::{Organization, OrganizationOrder};
-use super::pagination::{Conn, Keyed, Order, PageArgs, SortKey};
-use super::request;
 use super::service::Service;
 use crate::error::ApiResult;
+use crate::graphql::exec::fetch;
+use crate::graphql::exec::loaders::{BrokerOrganizations, BrokerServices};
+use crate::graphql::relay::connection::InPlace;
+use crate::graphql::relay::ids::{self, Kind};
+use crate::graphql::relay::pagination::{Conn, Keyed, Order, PageArgs, SortKey};
+use crate::graphql::request;
 
 impl Keyed for broker::Model {
     fn id(&self) -> Uuid {
@@ -51,7 +51,9 @@ impl Broker {
     }
 
     /// The broker's customer organizations.
-    #[graphql(complexity = "super::limits::page_cost(first, last) * child_complexity")]
+    #[graphql(
+        complexity = "crate::graphql::exec::limits::page_cost(first, last) * child_complexity"
+    )]
     async fn organizations(
         &self,
         ctx: &Context<'_>,
@@ -72,7 +74,9 @@ impl Broker {
     }
 
     /// The broker's catalog (its E-Store), by name.
-    #[graphql(complexity = "super::limits::page_cost(first, last) * child_complexity")]
+    #[graphql(
+        complexity = "crate::graphql::exec::limits::page_cost(first, last) * child_complexity"
+    )]
     async fn services(
         &self,
         ctx: &Context<'_>,
@@ -104,7 +108,9 @@ pub struct BrokerQuery;
 #[Object]
 impl BrokerQuery {
     /// Brokers, by name.
-    #[graphql(complexity = "super::limits::page_cost(first, last) * child_complexity")]
+    #[graphql(
+        complexity = "crate::graphql::exec::limits::page_cost(first, last) * child_complexity"
+    )]
     async fn brokers(
         &self,
         ctx: &Context<'_>,

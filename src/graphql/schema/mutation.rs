@@ -12,14 +12,13 @@ pub fn caller<'a>(ctx: &Context<'a>) -> ApiResult<(&'a Services, &'a Principal)>
         tracing::error!("domain services missing from the schema");
         ApiError::Internal
     })?;
-    let principal =
-        super::request(ctx)?
-            .principal
-            .as_ref()
-            .ok_or_else(|| ApiError::Unauthenticated {
-                reason: "TOKEN_MISSING",
-                message: "send `Authorization: Bearer <JWT>`".into(),
-            })?;
+    let principal = crate::graphql::request(ctx)?
+        .principal
+        .as_ref()
+        .ok_or_else(|| ApiError::Unauthenticated {
+            reason: "TOKEN_MISSING",
+            message: "send `Authorization: Bearer <JWT>`".into(),
+        })?;
     Ok((services, principal))
 }
 

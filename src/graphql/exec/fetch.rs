@@ -7,11 +7,11 @@ use sea_orm::{EntityTrait, FromQueryResult, Select};
 use uuid::Uuid;
 
 use super::loaders::{Children, Id, PageOf};
-use super::pagination::{Conn, Keyed, Order, PageArgs, fetch_pages, single};
-use super::request;
 use crate::crypto::TokenSealer;
 use crate::domain::Services;
 use crate::error::{ApiError, ApiResult};
+use crate::graphql::relay::pagination::{Conn, Keyed, Order, PageArgs, fetch_pages, single};
+use crate::graphql::request;
 use crate::scope::ById;
 
 /// The row with this id, if it exists in the caller's scope.

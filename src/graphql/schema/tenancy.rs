@@ -8,11 +8,11 @@ use crate::domain::provisioning::{self, AddMicrosoftService};
 use crate::domain::tenancy::{self, LinkTenant};
 use crate::error::ApiResult;
 
-use super::ids::{self, Kind};
 use super::mutation::caller;
 use super::organization::Organization;
 use super::subscription::ServiceSubscription;
 use super::tenant::{ServiceAccount, Tenant};
+use crate::graphql::relay::ids::{self, Kind};
 
 #[derive(InputObject)]
 pub struct LinkTenantInput {

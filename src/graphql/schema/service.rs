@@ -6,13 +6,13 @@ use uuid::Uuid;
 use entity::{broker, service};
 
 use super::broker::Broker;
-use super::connection::InPlace;
 use super::enums::Vendor;
-use super::fetch;
-use super::ids::{self, Kind};
-use super::pagination::{Conn, Keyed, Order, PageArgs, SortKey};
-use super::request;
 use crate::error::ApiResult;
+use crate::graphql::exec::fetch;
+use crate::graphql::relay::connection::InPlace;
+use crate::graphql::relay::ids::{self, Kind};
+use crate::graphql::relay::pagination::{Conn, Keyed, Order, PageArgs, SortKey};
+use crate::graphql::request;
 
 impl Keyed for service::Model {
     fn id(&self) -> Uuid {
@@ -84,7 +84,9 @@ pub struct ServiceQuery;
 #[Object]
 impl ServiceQuery {
     /// Catalog services, by name.
-    #[graphql(complexity = "super::limits::page_cost(first, last) * child_complexity")]
+    #[graphql(
+        complexity = "crate::graphql::exec::limits::page_cost(first, last) * child_complexity"
+    )]
     async fn services(
         &self,
         ctx: &Context<'_>,

@@ -7,14 +7,14 @@ use uuid::Uuid;
 
 use entity::audit_event;
 
-use super::fetch;
-use super::ids::{self, Kind};
-use super::pagination::{Conn, Keyed, Order, OrderDirection, PageArgs, SortKey};
-use super::{guard, request};
 use crate::auth::Principal;
 use crate::auth::fields::{Field, ReadableActors, may_read, readable_actors};
 use crate::domain::audit;
 use crate::error::{ApiError, ApiResult};
+use crate::graphql::exec::fetch;
+use crate::graphql::relay::ids::{self, Kind};
+use crate::graphql::relay::pagination::{Conn, Keyed, Order, OrderDirection, PageArgs, SortKey};
+use crate::graphql::{guard, request};
 
 impl Keyed for audit_event::Model {
     fn id(&self) -> Uuid {
@@ -151,7 +151,9 @@ pub struct AuditQuery;
 impl AuditQuery {
     /// The audit trail, newest first. For admins: platform, broker and organization admins,
     /// and broker readers.
-    #[graphql(complexity = "super::limits::page_cost(first, last) * child_complexity")]
+    #[graphql(
+        complexity = "crate::graphql::exec::limits::page_cost(first, last) * child_complexity"
+    )]
     async fn audit_events(
         &self,
         ctx: &Context<'_>,

@@ -5,9 +5,9 @@ use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use super::{DeleteInput, deleted, optional_id};
 use crate::domain::manage::organization::{self as organizations, OrganizationInput};
 use crate::error::ApiResult;
-use crate::graphql::ids::{self, Kind};
-use crate::graphql::mutation::{DeletePayload, caller};
-use crate::graphql::organization::Organization;
+use crate::graphql::relay::ids::{self, Kind};
+use crate::graphql::schema::mutation::{DeletePayload, caller};
+use crate::graphql::schema::organization::Organization;
 
 #[derive(InputObject)]
 pub struct CreateOrganizationInput {

@@ -5,9 +5,9 @@ use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use super::{DeleteInput, deleted};
 use crate::domain::manage::broker::{self as brokers, BrokerInput};
 use crate::error::ApiResult;
-use crate::graphql::broker::Broker;
-use crate::graphql::ids::{self, Kind};
-use crate::graphql::mutation::{DeletePayload, caller};
+use crate::graphql::relay::ids::{self, Kind};
+use crate::graphql::schema::broker::Broker;
+use crate::graphql::schema::mutation::{DeletePayload, caller};
 
 #[derive(InputObject)]
 pub struct CreateBrokerInput {

@@ -59,7 +59,7 @@ struct TypeModel {
 
 /// The model of brokergraph's schema, built once: the types are fixed when the program is.
 pub static MODEL: LazyLock<Model> = LazyLock::new(|| {
-    let sdl = format!("{}\n{BUILT_IN}", super::super::schema().sdl());
+    let sdl = format!("{}\n{BUILT_IN}", crate::graphql::schema().sdl());
     match async_graphql::parser::parse_schema(&sdl) {
         Ok(document) => Model::new(document.definitions),
         Err(error) => {

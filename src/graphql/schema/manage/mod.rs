@@ -10,9 +10,9 @@ mod user;
 
 use async_graphql::{ID, InputObject, MergedObject};
 
-use super::ids::{self, Kind};
-use super::mutation::DeletePayload;
 use crate::error::ApiResult;
+use crate::graphql::relay::ids::{self, Kind};
+use crate::graphql::schema::mutation::DeletePayload;
 
 /// In the order the mutations are listed in the schema.
 #[derive(MergedObject, Default)]

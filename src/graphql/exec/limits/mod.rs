@@ -139,8 +139,8 @@ impl Default for Limits {
 pub fn page_cost(first: Option<i32>, last: Option<i32>) -> usize {
     first
         .or(last)
-        .unwrap_or(super::pagination::DEFAULT_PAGE_SIZE as i32)
-        .clamp(1, super::pagination::MAX_PAGE_SIZE as i32) as usize
+        .unwrap_or(crate::graphql::relay::pagination::DEFAULT_PAGE_SIZE as i32)
+        .clamp(1, crate::graphql::relay::pagination::MAX_PAGE_SIZE as i32) as usize
 }
 
 fn refused(code: &str, message: String) -> ServerError {
@@ -357,7 +357,8 @@ mod tests {
     }
 
     /// What GraphiQL sends (graphql-js 16's `getIntrospectionQuery` with every option on).
-    const INTROSPECTION_QUERY: &str = include_str!("../../../tests/fixtures/introspection.graphql");
+    const INTROSPECTION_QUERY: &str =
+        include_str!("../../../../tests/fixtures/introspection.graphql");
 
     #[test]
     fn the_playground_introspection_query_is_well_within_the_default_limits() {

@@ -5,10 +5,10 @@ use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use super::{DeleteInput, deleted, optional_id};
 use crate::domain::manage::user::{self as users, UserInput};
 use crate::error::ApiResult;
-use crate::graphql::enums::OrganizationRole;
-use crate::graphql::ids::{self, Kind};
-use crate::graphql::mutation::{DeletePayload, caller};
-use crate::graphql::user::User;
+use crate::graphql::relay::ids::{self, Kind};
+use crate::graphql::schema::enums::OrganizationRole;
+use crate::graphql::schema::mutation::{DeletePayload, caller};
+use crate::graphql::schema::user::User;
 
 #[derive(InputObject)]
 pub struct CreateUserInput {

@@ -1,0 +1,8 @@
+//! How an operation runs: its limits, checked before any resolver (`limits/`); how resolvers
+//! read, batched per relation and level (`loaders`, `fetch`); and how its errors reach a client
+//! (`errors`).
+
+pub mod errors;
+pub mod fetch;
+pub mod limits;
+pub mod loaders;
