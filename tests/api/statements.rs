@@ -108,7 +108,114 @@ async fn should_load_a_long_list_level_in_one_statement(app: TestApp) {
     assert_eq!(app.statement_count(), 8 * 4);
 }
 
+/// Relation loads batch by yielding: a connection polls all its nodes (`edges` or `nodes`) and
+/// an object resolved in place all its relations before any of them waits, so every sibling has
+/// asked for its key when the level's batch loads. Each query here follows one chain of
+/// relations through 40 organizations and 80 users (more than the 32 items async-graphql
+/// resolves between yields), in place through both list forms, root lookups and one-to-one
+/// relations, and runs exactly one statement per level: the root list, then one per relation.
+async fn should_batch_each_relation_on_many_nodes_into_one_statement_per_level(app: TestApp) {
+    let mut first_organization = None;
+    for b in 0..2 {
+        let broker = fixtures::broker(&app.db, &format!("b{b}"), &format!("Broker {b}")).await;
+        let service = fixtures::service(&app.db, &broker, "M365", "M365").await;
+        for o in 0..20 {
+            let org =
+                fixtures::organization(&app.db, &broker, &format!("Org {b}-{o:02}"), "DE").await;
+            fixtures::tenant(&app.db, &org).await;
+            let subscription = fixtures::subscription(&app.db, &org, &service, 2).await;
+            for u in 0..2 {
+                let email = format!("u{u}@o{o}.b{b}.example");
+                let user =
+                    fixtures::user(&app.db, &org, &email, OrganizationRole::OrganizationUser).await;
+                fixtures::assign(&app.db, &subscription, &user).await;
+            }
+            first_organization.get_or_insert(org);
+        }
+    }
+    let organization = brokergraph::graphql::relay::ids::encode(
+        brokergraph::graphql::relay::ids::Kind::Organization,
+        first_organization.expect("an organization").id,
+    )
+    .0;
+    // (query, statements, the leaf values it answers: every node reached)
+    let chains = [
+        (
+            "{ organizations(first: 50) { nodes { broker { slug } } } }",
+            2,
+            40,
+        ),
+        (
+            "{ organizations(first: 50) { edges { node { tenant { primaryDomain
+                serviceAccount { displayName } } } } } }",
+            3,
+            40,
+        ),
+        (
+            "{ organizations(first: 50) { nodes { tenant { organization { name } } } } }",
+            3,
+            40,
+        ),
+        (
+            "{ organizations(first: 50) { nodes { users(first: 5) { edges { node { email
+                subscriptions(first: 5) { nodes { quantity } } } } } } } }",
+            3,
+            80 + 80,
+        ),
+        (
+            "{ organizations(first: 50) { edges { node { subscriptions(first: 5) { nodes {
+                service { broker { slug } } } } } } } }",
+            4,
+            40,
+        ),
+        (
+            "{ users(first: 100) { nodes { organization { broker { services(first: 5) {
+                edges { node { name } } } } } } } }",
+            4,
+            80,
+        ),
+        (
+            "{ subscriptions(first: 50) { nodes { organization { name }
+                assignees(first: 5) { nodes { email } } } } }",
+            3,
+            40 + 80,
+        ),
+        (
+            "{ brokers(first: 5) { nodes { organizations(first: 50) { nodes {
+                tenant { primaryDomain } } } } } }",
+            3,
+            40,
+        ),
+        (
+            &*format!(
+                "{{ organization(id: \"{organization}\") {{ users(first: 5) {{ nodes {{
+                    organization {{ name }} subscriptions(first: 5) {{ nodes {{
+                    service {{ name }} }} }} }} }} }} }}"
+            ),
+            5,
+            2 + 2,
+        ),
+    ];
+    for (query, statements, leaves) in chains {
+        app.reset_statements();
+        let data = app.query(query, json!({})).await;
+        assert_eq!(count_leaves(&data), leaves, "{query}: {data}");
+        assert_eq!(app.statement_count(), statements, "{query}");
+    }
+}
+
+/// The strings and numbers in an answer.
+fn count_leaves(value: &serde_json::Value) -> usize {
+    match value {
+        serde_json::Value::Object(fields) => fields.values().map(count_leaves).sum(),
+        serde_json::Value::Array(items) => items.iter().map(count_leaves).sum(),
+        serde_json::Value::Null | serde_json::Value::Bool(_) => 0,
+        _ => 1,
+    }
+}
+
 db_tests!(
+    should_batch_each_relation_on_many_nodes_into_one_statement_per_level,
     should_run_as_many_statements_for_ten_times_the_data,
     should_load_a_long_list_level_in_one_statement,
     should_keep_one_statement_per_level_under_concurrent_load,

@@ -10,7 +10,10 @@ use super::loaders::{Children, Id, PageOf};
 use crate::crypto::TokenSealer;
 use crate::domain::Services;
 use crate::error::{ApiError, ApiResult};
-use crate::graphql::relay::pagination::{Conn, Keyed, Order, PageArgs, fetch_pages, single};
+use crate::graphql::relay::connection::Conn;
+use crate::graphql::relay::cursor::{Keyed, Order};
+use crate::graphql::relay::keyset::fetch_pages;
+use crate::graphql::relay::pagination::{PageArgs, single};
 use crate::graphql::request;
 use crate::scope::ById;
 

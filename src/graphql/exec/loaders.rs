@@ -14,7 +14,9 @@ use uuid::Uuid;
 use entity::{organization, service, service_account, subscription, tenant, user};
 
 use crate::error::ApiError;
-use crate::graphql::relay::pagination::{Keyed, Page, PageRequest, Parent, fetch_pages};
+use crate::graphql::relay::cursor::Keyed;
+use crate::graphql::relay::keyset::{Parent, fetch_pages};
+use crate::graphql::relay::pagination::{Page, PageRequest};
 use crate::scope::{ById, Scope, Scoped};
 
 /// Runs the batches of one request, in that request's scope.

@@ -12,8 +12,10 @@ use crate::auth::fields::{Field, ReadableActors, may_read, readable_actors};
 use crate::domain::audit;
 use crate::error::{ApiError, ApiResult};
 use crate::graphql::exec::fetch;
+use crate::graphql::relay::connection::Conn;
+use crate::graphql::relay::cursor::{Keyed, Order, OrderDirection, SortKey};
 use crate::graphql::relay::ids::{self, Kind};
-use crate::graphql::relay::pagination::{Conn, Keyed, Order, OrderDirection, PageArgs, SortKey};
+use crate::graphql::relay::pagination::PageArgs;
 use crate::graphql::{guard, request};
 
 impl Keyed for audit_event::Model {

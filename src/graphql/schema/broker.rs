@@ -9,10 +9,12 @@ use super::organization::{Organization, OrganizationOrder};
 use super::service::Service;
 use crate::error::ApiResult;
 use crate::graphql::exec::fetch;
+use crate::graphql::exec::in_place::InPlace;
 use crate::graphql::exec::loaders::{BrokerOrganizations, BrokerServices};
-use crate::graphql::relay::connection::InPlace;
+use crate::graphql::relay::connection::Conn;
+use crate::graphql::relay::cursor::{Keyed, Order, SortKey};
 use crate::graphql::relay::ids::{self, Kind};
-use crate::graphql::relay::pagination::{Conn, Keyed, Order, PageArgs, SortKey};
+use crate::graphql::relay::pagination::PageArgs;
 use crate::graphql::request;
 
 impl Keyed for broker::Model {

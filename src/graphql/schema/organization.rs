@@ -14,12 +14,14 @@ use crate::auth::fields::{Field, may_read};
 use crate::domain::validate;
 use crate::error::ApiResult;
 use crate::graphql::exec::fetch;
+use crate::graphql::exec::in_place::InPlace;
 use crate::graphql::exec::loaders::{
     OrganizationSubscriptions, OrganizationUsers, TenantOfOrganization,
 };
-use crate::graphql::relay::connection::InPlace;
+use crate::graphql::relay::connection::Conn;
+use crate::graphql::relay::cursor::{Keyed, Order, OrderDirection, SortKey};
 use crate::graphql::relay::ids::{self, Kind};
-use crate::graphql::relay::pagination::{Conn, Keyed, Order, OrderDirection, PageArgs, SortKey};
+use crate::graphql::relay::pagination::PageArgs;
 use crate::graphql::{guard, request};
 
 impl Keyed for organization::Model {

@@ -11,10 +11,12 @@ use super::service::Service;
 use super::user::User;
 use crate::error::ApiResult;
 use crate::graphql::exec::fetch;
+use crate::graphql::exec::in_place::InPlace;
 use crate::graphql::exec::loaders::SubscriptionAssignees;
-use crate::graphql::relay::connection::InPlace;
+use crate::graphql::relay::connection::Conn;
+use crate::graphql::relay::cursor::{Keyed, Order, SortKey};
 use crate::graphql::relay::ids::{self, Kind};
-use crate::graphql::relay::pagination::{Conn, Keyed, Order, PageArgs, SortKey};
+use crate::graphql::relay::pagination::PageArgs;
 use crate::graphql::request;
 
 impl Keyed for subscription::Model {

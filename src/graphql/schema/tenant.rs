@@ -11,10 +11,10 @@ use crate::auth::fields::{Field, may_read};
 use crate::domain::validate;
 use crate::error::ApiResult;
 use crate::graphql::exec::fetch;
+use crate::graphql::exec::in_place::InPlace;
 use crate::graphql::exec::loaders::AccountOfTenant;
-use crate::graphql::relay::connection::InPlace;
+use crate::graphql::relay::cursor::{Keyed, SortKey};
 use crate::graphql::relay::ids::{self, Kind};
-use crate::graphql::relay::pagination::{Keyed, SortKey};
 use crate::graphql::{guard, request};
 
 impl Keyed for tenant::Model {

@@ -11,10 +11,12 @@ use super::subscription::ServiceSubscription;
 use crate::auth::fields::{Field, may_read};
 use crate::error::ApiResult;
 use crate::graphql::exec::fetch;
+use crate::graphql::exec::in_place::InPlace;
 use crate::graphql::exec::loaders::UserSubscriptions;
-use crate::graphql::relay::connection::InPlace;
+use crate::graphql::relay::connection::Conn;
+use crate::graphql::relay::cursor::{Keyed, Order, SortKey};
 use crate::graphql::relay::ids::{self, Kind};
-use crate::graphql::relay::pagination::{Conn, Keyed, Order, PageArgs, SortKey};
+use crate::graphql::relay::pagination::PageArgs;
 use crate::graphql::{guard, request};
 
 /// How lists of users are ordered for the caller: by email, or, for a caller that may not read
