@@ -3,7 +3,7 @@
 use entity::enums::{
     OrganizationRole, SubscriptionStatus, TenantLinkMethod, TenantManagement, Vendor,
 };
-use entity::{broker, organization, service, subscription, subscription_assignment, tenant, user};
+use entity::{broker, organization, service, subscription, subscription_assignment};
 use sea_orm::DbErr;
 use uuid::Uuid;
 
@@ -462,35 +462,21 @@ pub(super) fn plan_demo_organization(
 
     if let Some((link_method, management)) = org.tenant {
         let at = clock.tick()?;
-        plan.tenants.push(tenant::Model {
-            id: row_id(&at, "tenants", &key),
+        let domain = format!("{prefix}.onmicrosoft.com");
+        plan.tenant(
+            &at,
             organization_id,
-            microsoft_tenant_id: microsoft_tenant_guid(&key),
-            primary_domain: format!("{prefix}.onmicrosoft.com"),
-            link_method,
-            management,
-            linked_at: at.at,
-            linked_by: SEED_ACTOR.to_owned(),
-            created_at: at.at,
-            updated_at: at.at,
-        });
+            &key,
+            domain,
+            (link_method, management),
+        );
     }
 
     let mut user_ids = Vec::with_capacity(org.users.len());
     for &(display_name, role) in org.users {
         let email = format!("{}@{prefix}.example", email_local_part(display_name));
         let at = clock.tick()?;
-        let id = row_id(&at, "users", &email);
-        user_ids.push(id);
-        plan.users.push(user::Model {
-            id,
-            organization_id,
-            email,
-            display_name: display_name.to_owned(),
-            role,
-            created_at: at.at,
-            updated_at: at.at,
-        });
+        user_ids.push(plan.user(&at, organization_id, email, display_name.to_owned(), role));
     }
 
     for &(sku, quantity, status) in org.subscriptions {

@@ -3,7 +3,7 @@
 use entity::enums::{
     OrganizationRole, SubscriptionStatus, TenantLinkMethod, TenantManagement, Vendor,
 };
-use entity::{broker, organization, service, subscription, subscription_assignment, tenant, user};
+use entity::{broker, organization, service, subscription, subscription_assignment};
 use sea_orm::DbErr;
 use uuid::Uuid;
 
@@ -104,47 +104,37 @@ pub(super) fn plan_scale_broker(plan: &mut Plan, number: u64, slug: &str) -> Res
         let has_tenant = o % 10 != 9;
         if has_tenant {
             let at = clock.tick()?;
-            plan.tenants.push(tenant::Model {
-                id: row_id(&at, "tenants", &key),
+            let link_method = if o % 2 == 0 {
+                TenantLinkMethod::EStore
+            } else {
+                TenantLinkMethod::Manual
+            };
+            let management = if o % 25 == 7 {
+                TenantManagement::CustomerConsent
+            } else {
+                TenantManagement::PartnerManaged
+            };
+            let domain = format!("benchb{number:04}o{o:03}.onmicrosoft.com");
+            plan.tenant(
+                &at,
                 organization_id,
-                microsoft_tenant_id: microsoft_tenant_guid(&key),
-                primary_domain: format!("benchb{number:04}o{o:03}.onmicrosoft.com"),
-                link_method: if o % 2 == 0 {
-                    TenantLinkMethod::EStore
-                } else {
-                    TenantLinkMethod::Manual
-                },
-                management: if o % 25 == 7 {
-                    TenantManagement::CustomerConsent
-                } else {
-                    TenantManagement::PartnerManaged
-                },
-                linked_at: at.at,
-                linked_by: SEED_ACTOR.to_owned(),
-                created_at: at.at,
-                updated_at: at.at,
-            });
+                &key,
+                domain,
+                (link_method, management),
+            );
         }
 
         let mut user_ids = Vec::with_capacity(SCALE_USERS_PER_ORGANIZATION as usize);
         for u in 0..SCALE_USERS_PER_ORGANIZATION {
             let email = format!("user{u:02}@{domain}");
             let at = clock.tick()?;
-            let id = row_id(&at, "users", &email);
-            user_ids.push(id);
-            plan.users.push(user::Model {
-                id,
-                organization_id,
-                email,
-                display_name: format!("Bench User {number:04}-{o:03}-{u:02}"),
-                role: if u < 2 {
-                    OrganizationRole::OrganizationAdmin
-                } else {
-                    OrganizationRole::OrganizationUser
-                },
-                created_at: at.at,
-                updated_at: at.at,
-            });
+            let display_name = format!("Bench User {number:04}-{o:03}-{u:02}");
+            let role = if u < 2 {
+                OrganizationRole::OrganizationAdmin
+            } else {
+                OrganizationRole::OrganizationUser
+            };
+            user_ids.push(plan.user(&at, organization_id, email, display_name, role));
         }
 
         let mut subscription_ids =

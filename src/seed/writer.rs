@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use entity::enums::Vendor;
+use entity::enums::{OrganizationRole, TenantLinkMethod, TenantManagement, Vendor};
 use entity::{broker, organization, service, subscription, subscription_assignment, tenant, user};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel,
@@ -23,6 +23,53 @@ pub(super) struct Plan {
     pub(super) users: Vec<user::Model>,
     pub(super) subscriptions: Vec<subscription::Model>,
     pub(super) assignments: Vec<subscription_assignment::Model>,
+}
+
+impl Plan {
+    /// Plans a user created at `at`; its id.
+    pub(super) fn user(
+        &mut self,
+        at: &Stamp,
+        organization_id: Uuid,
+        email: String,
+        display_name: String,
+        role: OrganizationRole,
+    ) -> Uuid {
+        let id = row_id(at, "users", &email);
+        self.users.push(user::Model {
+            id,
+            organization_id,
+            email,
+            display_name,
+            role,
+            created_at: at.at,
+            updated_at: at.at,
+        });
+        id
+    }
+
+    /// Plans the tenant of the organization keyed `key`, linked by the seed at `at`.
+    pub(super) fn tenant(
+        &mut self,
+        at: &Stamp,
+        organization_id: Uuid,
+        key: &str,
+        primary_domain: String,
+        (link_method, management): (TenantLinkMethod, TenantManagement),
+    ) {
+        self.tenants.push(tenant::Model {
+            id: row_id(at, "tenants", key),
+            organization_id,
+            microsoft_tenant_id: microsoft_tenant_guid(key),
+            primary_domain,
+            link_method,
+            management,
+            linked_at: at.at,
+            linked_by: SEED_ACTOR.to_owned(),
+            created_at: at.at,
+            updated_at: at.at,
+        });
+    }
 }
 
 /// Values per `IN (...)` lookup: few round trips (each may cost a network stall), well below
