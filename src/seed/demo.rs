@@ -7,7 +7,9 @@ use entity::{broker, organization, service, subscription, subscription_assignmen
 use sea_orm::DbErr;
 use uuid::Uuid;
 
-use super::*;
+use super::ids::{Clock, DEMO_BASE_MS, DEMO_BROKER_SPAN_MS, DEMO_STEP_MS, row_id};
+use super::names::{domain_prefix, email_local_part};
+use super::writer::Plan;
 
 pub(super) struct DemoBroker {
     pub(super) slug: &'static str,

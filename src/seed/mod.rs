@@ -34,11 +34,12 @@ use sea_orm::{
     ColumnTrait, DbErr, EntityTrait, QueryFilter, QuerySelect, TransactionSession, TransactionTrait,
 };
 
-use demo::*;
-use ids::*;
-use names::*;
-use scale::*;
-use writer::*;
+use demo::plan_demo;
+use ids::{DEMO_BASE_MS, SCALE_BASE_MS, SCALE_BROKER_SPAN_MS};
+use scale::{
+    SCALE_BROKERS_PER_BATCH, SCALE_BROKERS_PER_UNIT, plan_scale_broker, scale_broker_slug,
+};
+use writer::{Plan, write_plan};
 
 /// What a seed run wrote (rows inserted per table; zero everywhere on a second run).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -168,6 +169,9 @@ mod tests {
     use sea_orm::{Database, DatabaseConnection, IntoActiveModel, PaginatorTrait, QueryOrder};
     use uuid::Uuid;
 
+    use super::demo::DEMO_BROKERS;
+    use super::ids::SEED_ACTOR;
+    use super::names::{domain_prefix, email_local_part};
     use super::*;
 
     type TestResult = Result<(), Box<dyn Error>>;

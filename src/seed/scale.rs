@@ -7,7 +7,9 @@ use entity::{broker, organization, service, subscription, subscription_assignmen
 use sea_orm::DbErr;
 use uuid::Uuid;
 
-use super::*;
+use super::demo::{EXCHANGE_ONLINE_PLAN_1, M365_BUSINESS_BASIC, M365_BUSINESS_PREMIUM};
+use super::ids::{Clock, SCALE_BASE_MS, SCALE_BROKER_SPAN_MS, SCALE_STEP_MS, row_id};
+use super::writer::Plan;
 
 pub(super) const SCALE_BROKERS_PER_UNIT: u64 = 10;
 /// Brokers planned and written together (about 44,000 rows).

@@ -11,7 +11,8 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::*;
+use super::SeedReport;
+use super::ids::{SEED_ACTOR, Stamp, microsoft_tenant_guid, row_id};
 
 /// Rows to insert, parents before children, each table in creation order.
 #[derive(Default)]
