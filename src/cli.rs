@@ -13,7 +13,7 @@ use crate::auth::{AuthConfig, Role, dev};
 use crate::crypto::CredentialKeyConfig;
 use crate::db::{self, DEFAULT_DATABASE_URL, DbConfig};
 use crate::domain::Services;
-use crate::graphql::limits::Limits;
+use crate::graphql::exec::limits::Limits;
 use crate::http::serve::ServeConfig;
 use crate::http::{self, AppState, HttpConfig};
 use crate::partner_center::PartnerCenterConfig;

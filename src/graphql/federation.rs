@@ -14,13 +14,13 @@ use uuid::Uuid;
 use entity::{broker, organization, tenant, user};
 
 use super::QueryFields;
-use super::broker::Broker;
-use super::fetch::by_id;
-use super::ids::{self, Kind};
-use super::organization::Organization;
-use super::pagination::Keyed;
-use super::tenant::Tenant;
-use super::user::User;
+use super::exec::fetch::by_id;
+use super::relay::cursor::Keyed;
+use super::relay::ids::{self, Kind};
+use super::schema::broker::Broker;
+use super::schema::organization::Organization;
+use super::schema::tenant::Tenant;
+use super::schema::user::User;
 use crate::error::{ApiError, ApiResult};
 use crate::scope::ById;
 

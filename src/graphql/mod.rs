@@ -1,26 +1,12 @@
-//! The GraphQL schema: one module per domain type, merged into the root types here.
+//! The GraphQL API: the schema's types (`schema/`, one module per domain type) merged into the
+//! root types here, Relay's connections, cursors and IDs (`relay/`), and the machinery an
+//! operation runs on (`exec/`: limits, loaders, errors); the schemas HTTP and the WebSocket run,
+//! and each request's context.
 
-pub mod audit;
-pub mod broker;
-pub mod connection;
-pub mod enums;
-pub mod errors;
+pub mod exec;
 pub mod federation;
-pub mod fetch;
-pub mod ids;
-pub mod limits;
-pub mod loaders;
-pub mod manage;
-pub mod mutation;
-pub mod node;
-pub mod organization;
-pub mod pagination;
-pub mod partner_connection;
-pub mod service;
-pub mod subscription;
-pub mod tenancy;
-pub mod tenant;
-pub mod user;
+pub mod relay;
+pub mod schema;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -41,8 +27,9 @@ use crate::auth::{AuthError, Principal};
 use crate::domain::Services;
 use crate::error::{ApiError, ApiResult, AuthReason};
 use crate::scope::Scope;
-use limits::Limits;
-use loaders::DbLoader;
+use exec::errors;
+use exec::limits::{self, Limits};
+use exec::loaders::DbLoader;
 
 // The query root clients see (without federation's fields: see `federation::ServedQuery`).
 // A `//` comment: a doc comment would become the type's description in the SDL.
@@ -52,21 +39,21 @@ pub struct Query(QueryFields);
 /// The query root's fields, one part per domain type; a root of its own in each schema.
 #[derive(MergedObject, Default)]
 pub struct QueryFields(
-    node::NodeQuery,
-    broker::BrokerQuery,
-    organization::OrganizationQuery,
-    tenant::TenantQuery,
-    user::UserQuery,
-    service::ServiceQuery,
-    subscription::SubscriptionQuery,
-    audit::AuditQuery,
+    schema::node::NodeQuery,
+    schema::broker::BrokerQuery,
+    schema::organization::OrganizationQuery,
+    schema::tenant::TenantQuery,
+    schema::user::UserQuery,
+    schema::service::ServiceQuery,
+    schema::subscription::SubscriptionQuery,
+    schema::audit::AuditQuery,
 );
 
 #[derive(MergedObject, Default)]
 pub struct Mutation(
-    manage::ManageMutation,
-    tenancy::TenancyMutation,
-    partner_connection::PartnerConnectionMutation,
+    schema::manage::ManageMutation,
+    schema::tenancy::TenancyMutation,
+    schema::partner_connection::PartnerConnectionMutation,
 );
 
 /// The schema the server runs: the plain schema and federation's `_service` and `_entities`

@@ -22,8 +22,8 @@ use super::request_id::Carried;
 use crate::auth::{AuthError, Principal, subject};
 use crate::error::{ApiError, AuthReason, ErrorCode};
 use crate::graphql::RequestContext;
-use crate::graphql::errors::{self, Stage};
-use crate::graphql::limits::check_document;
+use crate::graphql::exec::errors::{self, Stage};
+use crate::graphql::exec::limits::check_document;
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
 

@@ -22,7 +22,7 @@ use crate::auth::Authenticator;
 use crate::domain::Services;
 use crate::error::ErrorCode;
 use crate::graphql::AppSchema;
-use crate::graphql::limits::Limits;
+use crate::graphql::exec::limits::Limits;
 
 /// Limits of the HTTP edge.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -380,7 +380,7 @@ async fn should_resolve_every_leaf_of_every_type_without_waiting(app: TestApp) {
     assert!(roots.len() >= 5, "the root connections");
     let mut covered_anywhere = std::collections::BTreeSet::new();
     let mut answered = std::collections::BTreeSet::new();
-    let before = brokergraph::graphql::connection::leaves_not_ready();
+    let before = brokergraph::graphql::exec::in_place::leaves_not_ready();
     for root in roots {
         let node = root.type_name.strip_suffix("Connection").unwrap();
         let mut covered = std::collections::BTreeSet::new();
@@ -394,7 +394,7 @@ async fn should_resolve_every_leaf_of_every_type_without_waiting(app: TestApp) {
         covered_anywhere.extend(covered);
     }
     assert_eq!(
-        brokergraph::graphql::connection::leaves_not_ready(),
+        brokergraph::graphql::exec::in_place::leaves_not_ready(),
         before,
         "a leaf resolver waited: the in-place path no longer holds for it"
     );

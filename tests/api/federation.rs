@@ -5,12 +5,12 @@
 use std::collections::BTreeSet;
 
 use brokergraph::auth::Role;
-use brokergraph::graphql::ids::{self, Kind};
+use brokergraph::graphql::relay::ids::{self, Kind};
 use entity::enums::OrganizationRole;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use brokergraph::graphql::limits::Limits;
+use brokergraph::graphql::exec::limits::Limits;
 
 use crate::support::{Backend, Setup, TestApp, spawn_app_with, token};
 use crate::{backend_tests, db_tests, fixtures};

@@ -497,8 +497,8 @@ async fn should_resolve_every_kind_through_node_and_nodes(app: TestApp) {
         assert_eq!(data["node"]["id"], *id);
     }
     // A well-formed ID of nothing answers null, in `node` and in `nodes`.
-    let nothing = brokergraph::graphql::ids::encode(
-        brokergraph::graphql::ids::Kind::Organization,
+    let nothing = brokergraph::graphql::relay::ids::encode(
+        brokergraph::graphql::relay::ids::Kind::Organization,
         Uuid::now_v7(),
     );
     let all: Vec<Value> = ids

@@ -7,7 +7,7 @@
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use brokergraph::graphql::limits::Limits;
+use brokergraph::graphql::exec::limits::Limits;
 use serde_json::{Value, json};
 
 use crate::backend_tests;

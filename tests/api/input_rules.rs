@@ -4,7 +4,7 @@
 
 use brokergraph::auth::Role;
 use brokergraph::domain::throttle::EMAIL_CONFLICTS;
-use brokergraph::graphql::ids::{self, Kind};
+use brokergraph::graphql::relay::ids::{self, Kind};
 use entity::enums::OrganizationRole;
 use sea_orm::sea_query::Expr;
 use sea_orm::{EntityTrait, PaginatorTrait};

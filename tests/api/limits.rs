@@ -4,7 +4,7 @@
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use brokergraph::graphql::limits::Limits;
+use brokergraph::graphql::exec::limits::Limits;
 use brokergraph::http::HttpConfig;
 use entity::enums::OrganizationRole;
 use serde_json::{Value, json};

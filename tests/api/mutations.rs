@@ -2,7 +2,7 @@
 //! input field (a clear error naming it, nothing written), conflicts, and the audit trail.
 
 use brokergraph::auth::Role;
-use brokergraph::graphql::ids::{self, Kind};
+use brokergraph::graphql::relay::ids::{self, Kind};
 use entity::enums::{OrganizationRole, Vendor};
 use sea_orm::{EntityTrait, PaginatorTrait};
 use serde_json::{Value, json};

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use brokergraph::auth::Role;
 use brokergraph::crypto::CredentialCipher;
-use brokergraph::graphql::ids::{self, Kind};
+use brokergraph::graphql::relay::ids::{self, Kind};
 use brokergraph::partner_center::connections::{Fallback, Remote};
 use brokergraph::partner_center::sandbox::Sandbox;
 use entity::enums::OrganizationRole;

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use brokergraph::auth::Role;
-use brokergraph::graphql::ids::{self, Kind};
+use brokergraph::graphql::relay::ids::{self, Kind};
 use brokergraph::http::request_id;
 use brokergraph::partner_center::sandbox::Sandbox;
 use brokergraph::partner_center::{

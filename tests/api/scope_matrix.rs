@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 
 use brokergraph::auth::Role;
-use brokergraph::graphql::ids::{self, Kind};
+use brokergraph::graphql::relay::ids::{self, Kind};
 use chrono::Utc;
 use entity::enums::{OrganizationRole, ServiceAccountStatus};
 use entity::service_account;

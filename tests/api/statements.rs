@@ -108,7 +108,99 @@ async fn should_load_a_long_list_level_in_one_statement(app: TestApp) {
     assert_eq!(app.statement_count(), 8 * 4);
 }
 
+/// Relation loads batch by yielding: a connection polls all its nodes (`edges` or `nodes`) and
+/// an object resolved in place all its relations before any of them waits, so every sibling has
+/// asked for its key when the level's batch loads. Each query here follows one chain of
+/// relations through 40 organizations and 80 users (more than the 32 items async-graphql
+/// resolves between yields), in place through both list forms, root lookups and one-to-one
+/// relations, and runs exactly one statement per level: the root list, then one per relation.
+async fn should_batch_each_relation_on_many_nodes_into_one_statement_per_level(app: TestApp) {
+    grow(&app, 0, 8).await;
+    let first = app
+        .query("{ organizations(first: 1) { nodes { id } } }", json!({}))
+        .await;
+    let organization = first["organizations"]["nodes"][0]["id"]
+        .as_str()
+        .expect("an organization")
+        .to_owned();
+    // (query, statements, the leaf values it answers: every node reached)
+    let chains = [
+        (
+            "{ organizations(first: 50) { nodes { broker { slug } } } }",
+            2,
+            40,
+        ),
+        (
+            "{ organizations(first: 50) { edges { node { tenant { primaryDomain
+                serviceAccount { displayName } } } } } }",
+            3,
+            24,
+        ),
+        (
+            "{ organizations(first: 50) { nodes { tenant { organization { name } } } } }",
+            3,
+            24,
+        ),
+        (
+            "{ organizations(first: 50) { nodes { users(first: 5) { edges { node { email
+                subscriptions(first: 5) { nodes { quantity } } } } } } } }",
+            3,
+            80 + 80,
+        ),
+        (
+            "{ organizations(first: 50) { edges { node { subscriptions(first: 5) { nodes {
+                service { broker { slug } } } } } } } }",
+            4,
+            40,
+        ),
+        (
+            "{ users(first: 100) { nodes { organization { broker { services(first: 5) {
+                edges { node { name } } } } } } } }",
+            4,
+            80,
+        ),
+        (
+            "{ subscriptions(first: 50) { nodes { organization { name }
+                assignees(first: 5) { nodes { email } } } } }",
+            3,
+            40 + 80,
+        ),
+        (
+            "{ brokers(first: 10) { nodes { organizations(first: 50) { nodes {
+                tenant { primaryDomain } } } } } }",
+            3,
+            24,
+        ),
+        (
+            &*format!(
+                "{{ organization(id: \"{organization}\") {{ users(first: 5) {{ nodes {{
+                    organization {{ name }} subscriptions(first: 5) {{ nodes {{
+                    service {{ name }} }} }} }} }} }} }}"
+            ),
+            5,
+            2 + 2,
+        ),
+    ];
+    for (query, statements, leaves) in chains {
+        app.reset_statements();
+        let data = app.query(query, json!({})).await;
+        assert_eq!(count_leaves(&data), leaves, "{query}: {data}");
+        assert_eq!(app.statement_count(), statements, "{query}");
+    }
+}
+
+/// The strings and numbers in an answer.
+fn count_leaves(value: &serde_json::Value) -> usize {
+    match value {
+        serde_json::Value::Object(fields) => fields.values().map(count_leaves).sum(),
+        serde_json::Value::Array(items) => items.iter().map(count_leaves).sum(),
+        serde_json::Value::Null | serde_json::Value::Bool(_) => 0,
+        _ => 1,
+    }
+}
+
 db_tests!(
+    should_batch_each_relation_on_many_nodes_into_one_statement_per_level,
     should_run_as_many_statements_for_ten_times_the_data,
     should_load_a_long_list_level_in_one_statement,
     should_keep_one_statement_per_level_under_concurrent_load,

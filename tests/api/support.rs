@@ -12,7 +12,7 @@ use brokergraph::auth::{AuthConfig, Authenticator, Role};
 use brokergraph::crypto::CredentialCipher;
 use brokergraph::db::{self, DbConfig};
 use brokergraph::domain::Services;
-use brokergraph::graphql::limits::Limits;
+use brokergraph::graphql::exec::limits::Limits;
 use brokergraph::http::{self, AppState, HttpConfig};
 use brokergraph::partner_center::PartnerCenter;
 use brokergraph::partner_center::connections::{Fallback, PartnerCenters, Remote};

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use brokergraph::auth::Role;
 use brokergraph::crypto::CredentialCipher;
-use brokergraph::graphql::ids::{self, Kind};
+use brokergraph::graphql::relay::ids::{self, Kind};
 use brokergraph::partner_center::PartnerCenterError;
 use entity::enums::{OrganizationRole, Vendor};
 use entity::{broker, organization, service, service_account, subscription, tenant};
