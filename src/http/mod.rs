@@ -1,5 +1,6 @@
 //! The HTTP edge: `fn app(state) -> Router`, so tests drive it without a socket.
 
+pub mod edge;
 pub mod graphql;
 pub mod health;
 pub mod playground;
@@ -36,6 +37,8 @@ pub struct HttpConfig {
     pub websocket_max_in_flight: usize,
     /// How long a WebSocket client has to send `connection_init` (then: close 4408).
     pub websocket_init_timeout: Duration,
+    /// CORS and compression.
+    pub edge: edge::EdgeConfig,
 }
 
 impl HttpConfig {
@@ -48,6 +51,7 @@ impl HttpConfig {
         body_read_timeout: Duration::from_secs(30),
         websocket_max_in_flight: 32,
         websocket_init_timeout: Duration::from_secs(10),
+        edge: edge::EdgeConfig::DEFAULTS,
     };
 }
 
@@ -112,6 +116,7 @@ pub const GRAPHQL_PATH: &str = "/graphql";
 pub const GRAPHQL_WS_PATH: &str = "/graphql/ws";
 
 pub fn app(state: AppState) -> Router {
+    let edge = state.config.edge.clone();
     let playground = state.limits.introspection.then(|| {
         playground::router(playground::PlaygroundConfig {
             endpoint: GRAPHQL_PATH.into(),
@@ -126,9 +131,9 @@ pub fn app(state: AppState) -> Router {
         .route("/readyz", get(health::readyz))
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
         .with_state(state);
-    match playground {
+    let router = match playground {
         Some(playground) => router.merge(playground),
         None => router,
-    }
-    .layer(TraceLayer::new_for_http())
+    };
+    edge::layers(router, &edge).layer(TraceLayer::new_for_http())
 }

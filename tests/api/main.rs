@@ -6,10 +6,13 @@ mod fixtures;
 mod support;
 
 mod auth;
+mod browser;
 mod cli;
 mod connections;
 mod database_down;
+mod edge;
 mod graph;
+mod graphql_http;
 mod hardening_errors;
 mod hardening_scope;
 mod hardening_transport;
