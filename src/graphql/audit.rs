@@ -1,6 +1,6 @@
 //! The audit trail, for admins: newest first, filterable.
 
-use async_graphql::{Context, ID, InputObject, Json, Object};
+use async_graphql::{Context, ID, InputObject, Object};
 use chrono::{DateTime, Utc};
 use sea_orm::{ColumnTrait, QueryFilter, Select};
 use uuid::Uuid;
@@ -9,6 +9,7 @@ use entity::audit_event;
 
 use super::fetch;
 use super::ids::{self, Kind};
+use super::json::JsonValue;
 use super::pagination::{Conn, Keyed, Order, OrderDirection, PageArgs, SortKey};
 use super::{guard, request};
 use crate::auth::Principal;
@@ -75,13 +76,13 @@ impl AuditEvent {
     }
     /// `before` and `after` snapshots where they matter, and other facts of the change. A
     /// field the caller may not read on the entity is left out of its snapshots.
-    async fn details(&self, ctx: &Context<'_>) -> ApiResult<Json<serde_json::Value>> {
+    async fn details(&self, ctx: &Context<'_>) -> ApiResult<JsonValue> {
         let Some(principal) = &request(ctx)?.principal else {
             return Err(ApiError::Forbidden(
                 "your role may not read the audit trail".into(),
             ));
         };
-        Ok(Json(audit::redacted_details(
+        Ok(JsonValue(audit::redacted_details(
             principal,
             &self.0.entity_type,
             &self.0.details,

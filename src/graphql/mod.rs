@@ -7,6 +7,7 @@ pub mod enums;
 pub mod errors;
 pub mod fetch;
 pub mod ids;
+pub mod json;
 pub mod limits;
 pub mod loaders;
 pub mod manage;

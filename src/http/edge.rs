@@ -311,6 +311,43 @@ mod tests {
 
     const MAX_AGE: Duration = Cors::DEFAULT_MAX_AGE;
 
+    /// The content-type rules of compression, on a router of their own (brokergraph's event
+    /// streams are not routed yet).
+    #[tokio::test]
+    async fn should_compress_large_answers_but_never_an_event_stream() {
+        use axum::body::Body;
+        use axum::routing::get;
+        use tower::ServiceExt as _;
+
+        let body = "data: x\n\n".repeat(500);
+        let (events, text) = (body.clone(), body.clone());
+        let router = Router::new()
+            .route(
+                "/events",
+                get(move || async move { ([(header::CONTENT_TYPE, "text/event-stream")], events) }),
+            )
+            .route(
+                "/text",
+                get(move || async move { ([(header::CONTENT_TYPE, "text/plain")], text) }),
+            );
+        let router = layers(router, &EdgeConfig::default());
+        for (path, expected) in [("/events", None), ("/text", Some("gzip"))] {
+            let request = Request::get(path)
+                .header(header::ACCEPT_ENCODING, "gzip")
+                .body(Body::empty())
+                .unwrap_or_default();
+            let response = router.clone().oneshot(request).await;
+            let encoding = response.as_ref().ok().map(|response| {
+                response
+                    .headers()
+                    .get(header::CONTENT_ENCODING)
+                    .and_then(|value| value.to_str().ok())
+                    .map(str::to_string)
+            });
+            assert_eq!(encoding, Some(expected.map(str::to_string)), "{path}");
+        }
+    }
+
     #[test]
     fn should_refuse_any_origin_with_credentials() {
         assert_eq!(
