@@ -194,12 +194,15 @@ pub struct ServeArgs {
     /// port), e.g. `127.0.0.1:9464`.
     #[arg(long, env = "BROKERGRAPH_METRICS_LISTEN", global = true)]
     pub metrics_listen: Option<SocketAddr>,
+
+    #[command(flatten)]
+    pub edge: http::edge::EdgeArgs,
 }
 
 impl ServeArgs {
-    /// The HTTP edge's limits these flags ask for.
-    pub fn http_config(&self, dev_token: Option<String>) -> HttpConfig {
-        HttpConfig {
+    /// The HTTP edge's limits these flags ask for, or why they cannot be served.
+    pub fn http_config(&self, dev_token: Option<String>) -> anyhow::Result<HttpConfig> {
+        Ok(HttpConfig {
             max_body_bytes: self.max_body_bytes,
             max_batch_size: self.max_batch_size,
             dev_token,
@@ -212,7 +215,8 @@ impl ServeArgs {
                 (None, true) => Some(http::MetricsAt::MainPort),
                 (None, false) => None,
             },
-        }
+            edge: self.edge.config()?,
+        })
     }
 
     /// The connection layer's time-outs these flags ask for.
@@ -264,7 +268,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             if *federation {
                 print!("{}", graphql::federation::subgraph_sdl());
             } else {
-                print!("{}", graphql::schema().sdl());
+                print!("{}", graphql::sdl());
             }
             Ok(())
         }
@@ -324,20 +328,10 @@ async fn resolve_auth(cli: &Cli) -> anyhow::Result<ResolvedAuth> {
 }
 
 async fn serve(cli: &Cli) -> anyhow::Result<()> {
-    // Keys first: a misconfigured server should not start at all.
+    // A misconfigured server should not start at all, nor write anything: the edge's flags
+    // first (`http_config` below builds the same), then the keys.
+    cli.serve.edge.config()?;
     let auth = resolve_auth(cli).await?;
-    let credential_key_file =
-        dev::sqlite_file(&cli.database_url).map(|file| dev::beside(&file, "credential-key"));
-    let cipher = cli.credentials.resolve(credential_key_file.as_deref())?;
-    let partner_centers = std::sync::Arc::new(cli.partner_center.build()?);
-    let db = connect(cli).await?;
-    db::migrate(&db).await.context("migration failed")?;
-    if db::is_embedded(&db) && entity::broker::Entity::find().count(&db).await? == 0 {
-        let report = seed::seed_demo(&db)
-            .await
-            .context("seeding demo data failed")?;
-        tracing::info!(?report, "empty embedded database: demo data written");
-    }
     let dev_token = match (&auth.signing_secret, auth.development) {
         (Some(secret), true) => Some(dev::mint(
             secret,
@@ -353,7 +347,19 @@ async fn serve(cli: &Cli) -> anyhow::Result<()> {
         )?),
         _ => None,
     };
-    let config = cli.serve.http_config(dev_token.clone());
+    let config = cli.serve.http_config(dev_token.clone())?;
+    let credential_key_file =
+        dev::sqlite_file(&cli.database_url).map(|file| dev::beside(&file, "credential-key"));
+    let cipher = cli.credentials.resolve(credential_key_file.as_deref())?;
+    let partner_centers = std::sync::Arc::new(cli.partner_center.build()?);
+    let db = connect(cli).await?;
+    db::migrate(&db).await.context("migration failed")?;
+    if db::is_embedded(&db) && entity::broker::Entity::find().count(&db).await? == 0 {
+        let report = seed::seed_demo(&db)
+            .await
+            .context("seeding demo data failed")?;
+        tracing::info!(?report, "empty embedded database: demo data written");
+    }
     let serve_config = cli.serve.serve_config();
     let services = Services {
         db,
@@ -463,7 +469,7 @@ mod tests {
     #[test]
     fn the_command_line_defaults_are_the_configs_defaults() {
         let cli = Cli::try_parse_from(["brokergraph"]).unwrap();
-        assert_eq!(cli.serve.http_config(None), HttpConfig::default());
+        assert_eq!(cli.serve.http_config(None).unwrap(), HttpConfig::default());
         assert_eq!(cli.serve.serve_config(), ServeConfig::default());
         assert_eq!(
             cli.db_max_connections,

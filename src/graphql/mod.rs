@@ -74,6 +74,13 @@ pub fn served_schema() -> AppSchema {
     builder(federation::ServedQuery::default(), &Limits::default()).finish()
 }
 
+/// The schema's SDL as clients see it through introspection: with each scalar's
+/// `@specifiedBy(url:)` (async-graphql leaves it out of `sdl()`), so `schema.graphql` and a
+/// client schema built from introspection print the same.
+pub fn sdl() -> String {
+    schema().sdl_with_options(async_graphql::SDLExportOptions::new().include_specified_by())
+}
+
 /// The schema the HTTP handler runs. It has no extensions, so async-graphql resolves each
 /// field on its fast path: the handler parses and checks the document itself
 /// ([`limits::check_document`]) and gives every operation its [`RequestContext`].

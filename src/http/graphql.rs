@@ -2,10 +2,13 @@
 //!
 //! - `POST` takes `application/json` (else 415); `GET` takes query parameters and never runs a
 //!   mutation (405).
-//! - The answer is `application/graphql-response+json` when the client accepts it,
-//!   `application/json` otherwise.
-//! - A request that cannot run at all (bad JSON, no query, a syntax or validation error) is a
-//!   400 with `errors` and no `data`; once execution starts the status is 200.
+//! - The answer is `application/graphql-response+json` when the client accepts it or sends no
+//!   `Accept` (as the specification asks since 2025), `application/json` otherwise.
+//! - A request that is not a GraphQL request (bad JSON, no query) is a 400 with `errors` and no
+//!   `data`. One that is but cannot run (a syntax or validation error, a limit, an unknown
+//!   operation) is a 400 too in `application/graphql-response+json`, and a 200 in
+//!   `application/json`, whose clients cannot tell a GraphQL error from an HTTP one (the
+//!   specification's SHOULD). Once execution starts the status is 200.
 
 use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationType};
 use async_graphql::{ServerError, Variables};
@@ -36,6 +39,9 @@ pub(crate) enum Media {
 
 impl Media {
     pub(crate) fn negotiate(headers: &HeaderMap) -> Media {
+        if !headers.contains_key(header::ACCEPT) {
+            return Media::GraphqlResponseJson;
+        }
         let accepts_graphql_response = headers
             .get_all(header::ACCEPT)
             .iter()
@@ -86,7 +92,7 @@ fn error_json(code: ErrorCode, message: &str) -> Value {
 }
 
 /// A request refused before any GraphQL ran, with its code's status.
-fn refuse(media: Media, code: ErrorCode, message: &str) -> Response {
+pub(crate) fn refuse(media: Media, code: ErrorCode, message: &str) -> Response {
     refuse_with_status(media, code.default_status(), code, message)
 }
 
@@ -397,7 +403,12 @@ async fn run_operation(
 }
 
 fn finish(media: Media, answer: Answer) -> Response {
-    let response = raw(media, answer.status, answer.body.into_bytes());
+    // The only 400s `run` answers are GraphQL request errors (see the module's doc).
+    let status = match (media, answer.status) {
+        (Media::Json, StatusCode::BAD_REQUEST) => StatusCode::OK,
+        (_, status) => status,
+    };
+    let response = raw(media, status, answer.body.into_bytes());
     with_status_headers(response, answer.retry_after)
 }
 

@@ -1,5 +1,6 @@
 //! The HTTP edge: `fn app(state) -> Router`, so tests drive it without a socket.
 
+pub mod edge;
 pub mod graphql;
 pub mod health;
 pub mod metrics;
@@ -40,6 +41,8 @@ pub struct HttpConfig {
     pub websocket_max_in_flight: usize,
     /// How long a WebSocket client has to send `connection_init` (then: close 4408).
     pub websocket_init_timeout: Duration,
+    /// CORS and compression.
+    pub edge: edge::EdgeConfig,
     /// Whether metrics are recorded, and where `GET /metrics` answers them.
     pub metrics: Option<MetricsAt>,
 }
@@ -64,6 +67,7 @@ impl HttpConfig {
         websocket_max_in_flight: 32,
         websocket_init_timeout: Duration::from_secs(10),
         metrics: None,
+        edge: edge::EdgeConfig::DEFAULTS,
     };
 }
 
@@ -156,6 +160,7 @@ pub const GRAPHQL_PATH: &str = "/graphql";
 pub const GRAPHQL_WS_PATH: &str = "/graphql/ws";
 
 pub fn app(state: AppState) -> Router {
+    let edge = state.config.edge.clone();
     let playground = state.limits.introspection.then(|| {
         playground::router(playground::PlaygroundConfig {
             endpoint: GRAPHQL_PATH.into(),
@@ -177,5 +182,5 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
         .merge(playground.unwrap_or_default())
         .merge(metrics.unwrap_or_default());
-    request_id::layer(router)
+    request_id::layer(edge::layers(router, &edge))
 }

@@ -103,7 +103,7 @@ fn fail(command: &mut Command) -> String {
 fn should_print_the_schema_sdl() {
     let dir = tempfile::tempdir().unwrap();
     let printed = succeed(dir.path(), &["schema"]);
-    assert_eq!(printed, brokergraph::graphql::schema().sdl());
+    assert_eq!(printed, brokergraph::graphql::sdl());
     assert!(
         !dir.path().join("brokergraph.db").exists(),
         "printing the schema needs no database"
@@ -219,6 +219,38 @@ fn should_refuse_to_mint_a_token_with_only_a_public_key() {
     );
     assert!(stderr.contains("cannot mint"), "{stderr}");
     assert!(!dir.path().join("brokergraph.db.jwt-secret").exists());
+}
+
+#[test]
+fn should_refuse_to_serve_cors_for_any_origin_with_credentials_or_a_malformed_origin() {
+    let dir = tempfile::tempdir().unwrap();
+    let stderr = fail(brokergraph(dir.path()).args([
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--cors-allow-origin",
+        "*",
+        "--cors-allow-credentials",
+        "true",
+    ]));
+    assert!(
+        stderr.contains("cannot be combined with --cors-allow-credentials"),
+        "{stderr}"
+    );
+    let stderr = fail(
+        brokergraph(dir.path())
+            .env(
+                "BROKERGRAPH_CORS_ALLOW_ORIGINS",
+                "https://dash.example.com,dash.example.com",
+            )
+            .args(["serve", "--listen", "127.0.0.1:0"]),
+    );
+    assert!(
+        stderr.contains("`dash.example.com` is not an origin"),
+        "{stderr}"
+    );
+    // Refused before anything was written: no database, no development key.
+    assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none());
 }
 
 #[test]

@@ -12,7 +12,6 @@ const QUERY: &str = "{ brokers { totalCount } }";
 
 async fn should_answer_application_json_unless_graphql_response_json_is_accepted(app: TestApp) {
     for accept in [
-        None,
         Some("*/*"),
         Some("application/json"),
         Some("text/html, */*;q=0.8"),
@@ -30,13 +29,18 @@ async fn should_answer_application_json_unless_graphql_response_json_is_accepted
             "{accept:?}"
         );
     }
+    // No `Accept` at all: graphql-response+json, as the specification asks since 2025.
     for accept in [
-        "application/graphql-response+json",
-        "application/graphql-response+json, application/json;q=0.9",
+        None,
+        Some("application/graphql-response+json"),
+        Some("application/graphql-response+json, application/json;q=0.9"),
     ] {
-        let request = Request::post("/graphql")
-            .header(header::CONTENT_TYPE, "application/json; charset=utf-8")
-            .header(header::ACCEPT, accept)
+        let mut request = Request::post("/graphql")
+            .header(header::CONTENT_TYPE, "application/json; charset=utf-8");
+        if let Some(accept) = accept {
+            request = request.header(header::ACCEPT, accept);
+        }
+        let request = request
             .body(Body::from(json!({ "query": QUERY }).to_string()))
             .unwrap();
         let response = app.admin().send(request).await;
@@ -45,7 +49,7 @@ async fn should_answer_application_json_unless_graphql_response_json_is_accepted
             response
                 .content_type()
                 .starts_with("application/graphql-response+json"),
-            "{accept}"
+            "{accept:?}"
         );
         assert_eq!(response.body["data"]["brokers"]["totalCount"], 0);
     }
@@ -94,6 +98,76 @@ async fn should_refuse_requests_that_cannot_run_with_400_and_no_data(app: TestAp
             response.body
         );
     }
+}
+
+/// A GraphQL request that cannot run is a 400 in graphql-response+json, and a 200 for a
+/// client that accepts only application/json (it cannot tell a GraphQL error from an HTTP
+/// one); a body that is no GraphQL request at all is a 400 in both.
+async fn should_answer_request_errors_with_200_when_only_application_json_is_accepted(
+    app: TestApp,
+) {
+    let cases = [
+        (json!({ "query": "{" }), "GRAPHQL_PARSE_FAILED"),
+        (
+            json!({ "query": "{ brokers { noSuchField } }" }),
+            "GRAPHQL_VALIDATION_FAILED",
+        ),
+        (
+            json!({ "query": "query A { __typename } query B { __typename }" }),
+            "BAD_REQUEST",
+        ),
+        // Variable coercion.
+        (
+            json!({
+                "query": "query Q($n: Int) { brokers(first: $n) { totalCount } }",
+                "variables": { "n": "many" },
+            }),
+            "BAD_USER_INPUT",
+        ),
+    ];
+    for (body, code) in cases {
+        for (accept, status) in [
+            ("application/json", StatusCode::OK),
+            ("application/graphql-response+json", StatusCode::BAD_REQUEST),
+        ] {
+            let request = Request::post("/graphql")
+                .header(header::CONTENT_TYPE, "application/json")
+                .header(header::ACCEPT, accept)
+                .body(Body::from(body.to_string()))
+                .unwrap();
+            let response = app.admin().send(request).await;
+            assert_eq!(
+                response.status, status,
+                "{accept} {body}: {}",
+                response.body
+            );
+            assert!(response.content_type().starts_with(accept), "{accept}");
+            assert!(response.body.get("data").is_none(), "{}", response.body);
+            let codes = response.codes();
+            assert!(
+                !codes.is_empty() && codes.iter().all(|c| c == code),
+                "{body}: {}",
+                response.body
+            );
+        }
+    }
+    // Over GET as well.
+    let request = Request::get("/graphql?query=%7B")
+        .header(header::ACCEPT, "application/json")
+        .body(Body::empty())
+        .unwrap();
+    let response = app.admin().send(request).await;
+    assert_eq!(response.status, StatusCode::OK);
+    assert_eq!(response.codes(), ["GRAPHQL_PARSE_FAILED"]);
+    // Not a GraphQL request: 400 whatever the client accepts.
+    let request = Request::post("/graphql")
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::ACCEPT, "application/json")
+        .body(Body::from("{not json"))
+        .unwrap();
+    let response = app.admin().send(request).await;
+    assert_eq!(response.status, StatusCode::BAD_REQUEST);
+    assert_eq!(response.codes(), ["BAD_REQUEST"]);
 }
 
 async fn should_refuse_bodies_that_are_not_json_with_415(app: TestApp) {
@@ -201,6 +275,7 @@ async fn should_report_health_and_readiness(app: TestApp) {
 db_tests!(
     should_answer_application_json_unless_graphql_response_json_is_accepted,
     should_refuse_requests_that_cannot_run_with_400_and_no_data,
+    should_answer_request_errors_with_200_when_only_application_json_is_accepted,
     should_refuse_bodies_that_are_not_json_with_415,
     should_run_queries_over_get_but_never_mutations,
     should_run_batches_up_to_the_limit,

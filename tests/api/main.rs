@@ -6,11 +6,14 @@ mod fixtures;
 mod support;
 
 mod auth;
+mod browser;
 mod cli;
 mod connections;
 mod database_down;
+mod edge;
 mod federation;
 mod graph;
+mod graphql_http;
 mod hardening_errors;
 mod hardening_scope;
 mod hardening_transport;

@@ -377,6 +377,22 @@ pub fn errors_codes(body: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// Serves the app's router with the real server loop on a random local port, for as long as
+/// the test runs; returns its address.
+pub async fn listen(app: &TestApp) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind a local port");
+    let address = listener.local_addr().expect("local address");
+    tokio::spawn(http::serve::serve(
+        listener,
+        app.router.clone(),
+        http::serve::ServeConfig::default(),
+        std::future::pending(),
+    ));
+    address
+}
+
 impl TestApp {
     pub fn reset_statements(&self) {
         self.statements.store(0, Ordering::SeqCst);

@@ -23,18 +23,7 @@ const RECEIVE_BOUND: Duration = Duration::from_secs(10);
 /// Serves the app's router with the real server loop on a random local port; returns the
 /// WebSocket URL.
 async fn serve(app: &TestApp) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind a local port");
-    let address = listener.local_addr().expect("local address");
-    let router = app.router.clone();
-    tokio::spawn(brokergraph::http::serve::serve(
-        listener,
-        router,
-        brokergraph::http::serve::ServeConfig::default(),
-        std::future::pending(),
-    ));
-    format!("ws://{address}/graphql/ws")
+    format!("ws://{}/graphql/ws", crate::support::listen(app).await)
 }
 
 async fn connect(url: &str) -> Socket {

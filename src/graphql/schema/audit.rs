@@ -1,6 +1,6 @@
 //! The audit trail, for admins: newest first, filterable.
 
-use async_graphql::{Context, ID, InputObject, Json, Object};
+use async_graphql::{Context, ID, InputObject, Object};
 use chrono::{DateTime, Utc};
 use sea_orm::{ColumnTrait, QueryFilter, Select};
 use uuid::Uuid;
@@ -16,6 +16,7 @@ use crate::graphql::relay::connection::Conn;
 use crate::graphql::relay::cursor::{Keyed, Order, OrderDirection, SortKey};
 use crate::graphql::relay::ids::{self, Kind};
 use crate::graphql::relay::pagination::PageArgs;
+use crate::graphql::schema::json::JsonValue;
 use crate::graphql::{guard, request};
 
 impl Keyed for audit_event::Model {
@@ -77,13 +78,13 @@ impl AuditEvent {
     }
     /// `before` and `after` snapshots where they matter, and other facts of the change. A
     /// field the caller may not read on the entity is left out of its snapshots.
-    async fn details(&self, ctx: &Context<'_>) -> ApiResult<Json<serde_json::Value>> {
+    async fn details(&self, ctx: &Context<'_>) -> ApiResult<JsonValue> {
         let Some(principal) = &request(ctx)?.principal else {
             return Err(ApiError::Forbidden(
                 "your role may not read the audit trail".into(),
             ));
         };
-        Ok(Json(audit::redacted_details(
+        Ok(JsonValue(audit::redacted_details(
             principal,
             &self.0.entity_type,
             &self.0.details,

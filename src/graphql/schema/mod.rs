@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod broker;
 pub mod enums;
+pub mod json;
 pub mod manage;
 pub mod mutation;
 pub mod node;
