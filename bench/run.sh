@@ -33,7 +33,7 @@ for arg in "$@"; do
   case "$arg" in
     --no-peer) peer=0 ;;
     --no-pg5) pg5=0 ;;
-    -h|--help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exec python3 "$here/bench.py" --help ;;
+    -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exec python3 "$here/bench.py" --help ;;
   esac
 done
 
