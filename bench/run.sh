@@ -1,17 +1,20 @@
 #!/usr/bin/env bash
-# brokergraph's benchmark: brokergraph vs PostGraphile v4 vs hand-written SQL under pgbench.
+# brokergraph's benchmark: brokergraph vs PostGraphile 5 and 4 vs hand-written SQL under pgbench.
 #
-#   bench/run.sh [--quick] [--no-peer] [--scale N] [more: bench/bench.py --help]
+#   bench/run.sh [--quick] [--no-peer] [--no-pg5] [--scale N] [more: bench/bench.py --help]
 #
-# Builds brokergraph (cargo build --release), installs wrk (apt-get) and PostGraphile (npm ci in
-# bench/postgraphile) when missing, then runs bench/bench.py: a fresh database
+# Builds brokergraph (cargo build --release), installs wrk (apt-get), PostGraphile 4 (npm ci in
+# bench/postgraphile) and PostGraphile 5 with its own Node 22 (npm ci in bench/postgraphile5)
+# when missing, then runs bench/bench.py: a fresh database
 # bench_brokergraph_<random> on the local PostgreSQL (over its unix socket) and an SQLite file,
 # both seeded with `brokergraph seed --scale N`; servers on free loopback ports; the table
 # printed and written to bench/results/. Everything it starts or creates is stopped or dropped
 # at exit.
 #
 #   --quick     a few seconds per workload: checks it runs and answers correctly (CI)
-#   --no-peer   skip PostGraphile (e.g. when the npm registry is unreachable)
+#   --no-peer   skip both PostGraphiles (e.g. when the npm registry is unreachable)
+#   --no-pg5    skip PostGraphile 5 only; run.sh adds it itself, loudly, when npm cannot
+#               install PostGraphile 5 while PostGraphile 4 is there
 #   --scale N   seed scale (default 1)
 #
 # Environment: BENCH_PG_SOCKET_DIR (default /var/run/postgresql), BENCH_PG_USER (postgres),
@@ -24,10 +27,13 @@ socket_dir="${BENCH_PG_SOCKET_DIR:-/var/run/postgresql}"
 pg_user="${BENCH_PG_USER:-postgres}"
 
 peer=1
+pg5=1
+extra=()
 for arg in "$@"; do
   case "$arg" in
     --no-peer) peer=0 ;;
-    -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exec python3 "$here/bench.py" --help ;;
+    --no-pg5) pg5=0 ;;
+    -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exec python3 "$here/bench.py" --help ;;
   esac
 done
 
@@ -85,20 +91,30 @@ if [[ "${BENCH_NO_BUILD:-0}" != 1 ]]; then
 fi
 
 # PostGraphile --------------------------------------------------------------------------------
+# npm ci reinstalls from scratch; skip it when node_modules already matches the lock file.
+npm_ci() {
+  local dir="$1"
+  if [[ ! -f "$dir/node_modules/.package-lock.json" \
+        || "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]]; then
+    say "installing $(basename "$dir") (npm ci in bench/$(basename "$dir"))"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+}
 if [[ "$peer" == 1 ]]; then
   command -v npm >/dev/null || { say "npm is required for PostGraphile (or pass --no-peer)"; exit 2; }
-  pgl="$here/postgraphile"
-  # npm ci reinstalls from scratch; skip it when node_modules already matches the lock file.
-  if [[ ! -f "$pgl/node_modules/.package-lock.json" \
-        || "$pgl/package-lock.json" -nt "$pgl/node_modules/.package-lock.json" ]]; then
-    say "installing PostGraphile (npm ci in bench/postgraphile)"
-    (cd "$pgl" && npm ci --no-audit --no-fund --loglevel=error) \
-      || { say "npm ci failed (registry unreachable?); rerun with --no-peer to skip PostGraphile"; exit 2; }
+  npm_ci "$here/postgraphile" \
+    || { say "npm ci failed (registry unreachable?); rerun with --no-peer to skip PostGraphile"; exit 2; }
+  if [[ "$pg5" == 1 ]] && ! npm_ci "$here/postgraphile5"; then
+    # PostGraphile 5 is the peer the targets are measured against: say so loudly when it is
+    # missing, but let the run go on with PostGraphile 4 (its ratios are printed as n/a).
+    say "!!!!! npm could not install PostGraphile 5 (bench/postgraphile5): running WITHOUT it;"
+    say "!!!!! the ratios to PostGraphile 5 and issue 12's targets will be n/a"
+    extra=(--no-pg5)
   fi
 fi
 
 # Run -----------------------------------------------------------------------------------------
-BENCH_STATE_FILE="$state_file" python3 "$here/bench.py" "$@" &
+BENCH_STATE_FILE="$state_file" python3 "$here/bench.py" "$@" ${extra[@]+"${extra[@]}"} &
 bench_pid=$!
 set +e
 wait "$bench_pid"
