@@ -172,8 +172,9 @@ async fn should_answer_a_batch_within_one_deadline(backend: Backend) {
     let started = Instant::now();
     let response = app.post_json(&Value::Array(batch)).await;
     let elapsed = started.elapsed();
-    // One deadline (1 s) for the request, not one per operation (3 × 0.6 s).
-    assert!(elapsed < Duration::from_millis(1500), "{elapsed:?}");
+    // One deadline (1 s) for the request, not one per operation: with one each, the batch
+    // would take at least 3 × 0.6 s (and the later operations would succeed, see below).
+    assert!(elapsed < Duration::from_millis(1800), "{elapsed:?}");
     assert_eq!(response.status, 200, "{}", response.body);
     let answers = response.body.as_array().expect("an array");
     assert_eq!(
