@@ -150,19 +150,23 @@ struct Answer {
     /// `Retry-After`, in seconds: the request failed for a passing reason.
     retry_after: Option<u64>,
     /// `OK`, or the first error's code (the metrics' `outcome`).
-    outcome: String,
+    outcome: &'static str,
 }
 
-/// The `outcome` of an answer with these errors: `OK` without any, else the first one's code.
-fn outcome_of<'a>(mut codes: impl Iterator<Item = Option<&'a str>>) -> String {
+/// The `outcome` of an answer with these errors: `OK` without any, else the first one's code
+/// (a catalogue code, so the label's values are bounded).
+fn outcome_of<'a>(mut codes: impl Iterator<Item = Option<&'a str>>) -> &'static str {
     match codes.next() {
-        None => "OK".into(),
-        Some(code) => code.unwrap_or("INTERNAL_SERVER_ERROR").to_owned(),
+        None => "OK",
+        Some(code) => code
+            .and_then(ErrorCode::parse)
+            .unwrap_or(ErrorCode::InternalServerError)
+            .code(),
     }
 }
 
 /// The outcome of a refusal built here.
-fn outcome_of_json(body: &Value) -> String {
+fn outcome_of_json(body: &Value) -> &'static str {
     let errors = body["errors"].as_array().into_iter().flatten();
     outcome_of(errors.map(|error| error["extensions"]["code"].as_str()))
 }
@@ -189,7 +193,7 @@ impl Body {
 /// errors of a document async-graphql refused before running it.
 enum Executed {
     /// With its outcome (`OK` or the first error's code).
-    Ran(Result<Vec<u8>, serde_json::Error>, String),
+    Ran(Result<Vec<u8>, serde_json::Error>, &'static str),
     /// An operation that ran but met an error that fails the whole request for a passing
     /// reason (a code with a `Retry-After`: the database unreachable): answered with that
     /// code's status.
@@ -209,12 +213,12 @@ impl Executed {
             Some(code) => Executed::Failed(code, serde_json::to_vec(&response)),
             None if errors::is_refusal(&response) => Executed::Refused(response.errors),
             None => {
-                let outcome = outcome_of(response.errors.iter().map(|error| {
-                    match error.extensions.as_ref().and_then(|e| e.get("code")) {
-                        Some(async_graphql::Value::String(code)) => Some(code.as_str()),
-                        _ => None,
-                    }
-                }));
+                let outcome = outcome_of(
+                    response
+                        .errors
+                        .iter()
+                        .map(|error| ErrorCode::of(error).map(ErrorCode::code)),
+                );
                 Executed::Ran(serde_json::to_vec(&response), outcome)
             }
         }
@@ -228,7 +232,7 @@ fn refusal(status: StatusCode, errors: Vec<ServerError>) -> Answer {
         .map(|error| errors::error_for_client(error, Stage::Validation))
         .collect::<Vec<_>>() });
     let outcome = outcome_of_json(&body);
-    count_limit_refusal(&outcome);
+    count_limit_refusal(outcome);
     Answer {
         body: Body::Refused(body),
         status,
@@ -295,7 +299,7 @@ async fn run(
     )
     .await;
     let name = metrics.operations.label(selected.name.as_deref());
-    super::metrics::operation(&name, selected.ty, &answer.outcome, started.elapsed());
+    super::metrics::operation(&name, selected.ty, answer.outcome, started.elapsed());
     answer
 }
 
@@ -391,7 +395,7 @@ async fn run_operation(
                 body: Body::Ran(bytes),
                 status: code.default_status(),
                 retry_after: code.retry_after(),
-                outcome: code.code().into(),
+                outcome: code.code(),
             }
         }
         Executed::Ran(Err(error), _) | Executed::Failed(_, Err(error)) => {
