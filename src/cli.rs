@@ -43,6 +43,17 @@ pub struct Cli {
     )]
     pub db_max_connections: u32,
 
+    /// Prepared statements kept per PostgreSQL connection; `0` for PgBouncer in transaction
+    /// mode without `max_prepared_statements` (each statement is then prepared unnamed, in the
+    /// same round of messages as its execution).
+    #[arg(
+        long,
+        env = "BROKERGRAPH_DB_STATEMENT_CACHE_CAPACITY",
+        default_value_t = db::DEFAULT_STATEMENT_CACHE_CAPACITY,
+        global = true
+    )]
+    pub db_statement_cache_capacity: usize,
+
     /// Log format.
     #[arg(long, env = "BROKERGRAPH_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,
@@ -240,6 +251,7 @@ pub fn init_tracing(cli: &Cli) {
 async fn connect(cli: &Cli) -> anyhow::Result<DatabaseConnection> {
     let mut config = DbConfig::new(&cli.database_url);
     config.max_connections = cli.db_max_connections;
+    config.statement_cache_capacity = cli.db_statement_cache_capacity;
     db::connect(&config).await.with_context(|| {
         format!(
             "cannot connect to the database at {}",
@@ -474,6 +486,10 @@ mod tests {
         assert_eq!(
             cli.db_max_connections,
             DbConfig::new(DEFAULT_DATABASE_URL).max_connections
+        );
+        assert_eq!(
+            cli.db_statement_cache_capacity,
+            DbConfig::new(DEFAULT_DATABASE_URL).statement_cache_capacity
         );
     }
 }

@@ -23,7 +23,14 @@ pub struct DbConfig {
     pub max_connections: u32,
     /// Schemas to search (PostgreSQL only): tests run each in a schema of its own.
     pub schema_search_path: Option<String>,
+    /// Prepared statements kept per PostgreSQL connection. `0` prepares every statement
+    /// unnamed and runs it in the same protocol sequence (one Sync), which a pooler in
+    /// transaction mode (PgBouncer before 1.21, or without `max_prepared_statements`) needs.
+    pub statement_cache_capacity: usize,
 }
+
+/// sqlx's default number of prepared statements kept per PostgreSQL connection.
+pub const DEFAULT_STATEMENT_CACHE_CAPACITY: usize = 100;
 
 /// The pool size when none is configured (`DbConfig::new` and the command line's default).
 pub const DEFAULT_MAX_CONNECTIONS: u32 = 16;
@@ -34,6 +41,7 @@ impl DbConfig {
             url: url.into(),
             max_connections: DEFAULT_MAX_CONNECTIONS,
             schema_search_path: None,
+            statement_cache_capacity: DEFAULT_STATEMENT_CACHE_CAPACITY,
         }
     }
 }
@@ -49,6 +57,10 @@ pub async fn connect(config: &DbConfig) -> Result<DatabaseConnection, DbErr> {
         // a server restart; a broken one in between fails its statement, which is reported.
         .test_before_acquire_if_idle_for(Duration::from_secs(30))
         .sqlx_logging(false)
+        .map_sqlx_postgres_opts({
+            let capacity = config.statement_cache_capacity;
+            move |options| options.statement_cache_capacity(capacity)
+        })
         // SQLite: create the file when missing, let readers and the writer proceed together
         // (WAL), wait for the writer instead of failing with "database is locked".
         .map_sqlx_sqlite_opts(|options| {

@@ -152,6 +152,16 @@ pub fn postgres_configured() -> bool {
     configured
 }
 
+/// `TEST_PGBOUNCER_URL` (`postgres://USER@HOST:PORT`, no database): PostgreSQL tests then
+/// reach their database through that PgBouncer (transaction mode), with the statement cache
+/// off as the README says to run behind it. `.ci/run` runs the PostgreSQL half so a second time.
+pub fn pgbouncer_url() -> Option<String> {
+    std::env::var("TEST_PGBOUNCER_URL")
+        .ok()
+        .map(|url| url.trim_end_matches('/').to_owned())
+        .filter(|url| !url.is_empty())
+}
+
 pub struct TestApp {
     pub router: Router,
     pub db: DatabaseConnection,
@@ -165,13 +175,29 @@ pub struct TestApp {
 
 enum Storage {
     Sqlite(#[allow(dead_code)] tempfile::TempDir),
-    Postgres { admin_url: String, schema: String },
+    /// A schema of its own on `TEST_DATABASE_URL`, or (behind PgBouncer) a database of its own.
+    Postgres {
+        admin_url: String,
+        schema: String,
+        database: bool,
+    },
 }
 
 impl Drop for Storage {
     fn drop(&mut self) {
-        if let Storage::Postgres { admin_url, schema } = self {
+        if let Storage::Postgres {
+            admin_url,
+            schema,
+            database,
+        } = self
+        {
             let (url, schema) = (admin_url.clone(), schema.clone());
+            let sql = if *database {
+                // PgBouncer still holds server connections to it: FORCE ends them.
+                format!("DROP DATABASE IF EXISTS \"{schema}\" WITH (FORCE)")
+            } else {
+                format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE")
+            };
             // Drop is synchronous and the test's runtime is ending: clean up on a thread of
             // its own with a runtime of its own.
             let _ = std::thread::spawn(move || {
@@ -181,9 +207,7 @@ impl Drop for Storage {
                     .ok()?;
                 runtime.block_on(async {
                     let db = sea_orm::Database::connect(url.as_str()).await.ok()?;
-                    db.execute_unprepared(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
-                        .await
-                        .ok()
+                    db.execute_unprepared(&sql).await.ok()
                 })
             })
             .join();
@@ -286,19 +310,47 @@ pub async fn spawn_app_with(backend: Backend, setup: Setup) -> Option<TestApp> {
             let admin = sea_orm::Database::connect(admin_url.as_str())
                 .await
                 .expect("connect to TEST_DATABASE_URL");
+            // Behind PgBouncer in transaction mode a session's `SET search_path` does not
+            // follow the client from one server connection to the next: a database each.
+            // (A test that brings its own URL, a proxy to the server, keeps a schema.)
+            let pgbouncer = pgbouncer_url().filter(|_| setup.database_url.is_none());
+            let create = if pgbouncer.is_some() {
+                format!("CREATE DATABASE \"{schema}\"")
+            } else {
+                format!("CREATE SCHEMA \"{schema}\"")
+            };
             admin
-                .execute_unprepared(&format!("CREATE SCHEMA \"{schema}\""))
+                .execute_unprepared(&create)
                 .await
-                .expect("create test schema");
+                .expect("create the test's schema or database");
             admin.close().await.ok();
-            let url = setup
-                .database_url
-                .clone()
-                .unwrap_or_else(|| admin_url.clone());
-            let mut config = DbConfig::new(url);
-            config.schema_search_path = Some(schema.clone());
+            let mut config = match (&setup.database_url, &pgbouncer) {
+                (Some(url), _) => {
+                    let mut config = DbConfig::new(url.clone());
+                    config.schema_search_path = Some(schema.clone());
+                    config
+                }
+                (None, Some(pgbouncer)) => {
+                    let mut config = DbConfig::new(format!("{pgbouncer}/{schema}"));
+                    config.statement_cache_capacity = 0;
+                    config
+                }
+                (None, None) => {
+                    let mut config = DbConfig::new(admin_url.clone());
+                    config.schema_search_path = Some(schema.clone());
+                    config
+                }
+            };
             config.max_connections = 5;
-            (config, Storage::Postgres { admin_url, schema })
+            let database = pgbouncer.is_some();
+            (
+                config,
+                Storage::Postgres {
+                    admin_url,
+                    schema,
+                    database,
+                },
+            )
         }
     };
     let mut db = db::connect(&db_config).await.expect("connect");
