@@ -526,7 +526,9 @@ fn parse_request(value: Value) -> Result<Incoming, String> {
         .is_some_and(|extensions| extensions.get("persistedQuery").is_some());
     match fields.get("query") {
         Some(Value::String(_)) => {}
-        None | Some(Value::Null) if document_id.is_some() || persisted => {}
+        None | Some(Value::Null) if document_id.is_some() || persisted => {
+            fields.remove("query");
+        }
         Some(_) => return Err("`query` must be a string".into()),
         None => return Err("the request has no `query`".into()),
     }
@@ -685,6 +687,7 @@ pub async fn get(
         Ok(principal) => principal,
         Err(response) => return response,
     };
+    let has_query = params.query.is_some();
     let mut request = async_graphql::Request::new(params.query.unwrap_or_default());
     if let Some(name) = params.operation_name {
         request = request.operation_name(name);
@@ -711,7 +714,7 @@ pub async fn get(
             }
         }
     }
-    if request.query.is_empty()
+    if !has_query
         && params.document_id.is_none()
         && !request.extensions.contains_key("persistedQuery")
     {

@@ -143,6 +143,10 @@ async fn should_register_a_query_by_post_and_replay_it_by_hash_over_get(backend:
         .post_json(&json!({ "extensions": persisted(&id) }))
         .await;
     assert_eq!(over_post.body, registered.body);
+    let null_query = app
+        .post_json(&json!({ "query": null, "extensions": persisted(&id) }))
+        .await;
+    assert_eq!(null_query.body, registered.body);
 }
 
 async fn should_refuse_a_hash_that_does_not_match_and_a_bad_version(backend: Backend) {
