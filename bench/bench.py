@@ -36,6 +36,7 @@ import os
 import re
 import secrets
 import shutil
+import shlex
 import signal
 import socket
 import statistics
@@ -93,6 +94,9 @@ LABEL = dict(TARGETS)
 QUERY_SET = {"bg_pg": "brokergraph", "bg_sqlite": "brokergraph", "pgl": "postgraphile",
              "pgl5": "postgraphile5"}
 PEERS = ("pgl5", "pgl")
+# `--variant FLAGS`: brokergraph on PostgreSQL again, with extra flags (an A/B in one run).
+VARIANT = "bg_pg_b"
+QUERY_SET[VARIANT] = "brokergraph"
 
 def log(message):
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
@@ -768,7 +772,22 @@ def main():
     parser.add_argument("--keep", action="store_true",
                         help="keep the databases and temporary files")
     parser.add_argument("--state-file", default=os.environ.get("BENCH_STATE_FILE"))
+    parser.add_argument("--variant", metavar="FLAGS",
+                        help="A/B in one run: a second brokergraph on PostgreSQL started with "
+                             "these extra `serve` flags (e.g. '--document-cache-size 0'), "
+                             "measured interleaved with the first and reported as a ratio")
+    parser.add_argument("--workloads", metavar="LIST",
+                        help=f"comma-separated workloads to run (default all: "
+                             f"{','.join(WORKLOADS)})")
     args = parser.parse_args()
+    if args.workloads:
+        chosen = [w.strip() for w in args.workloads.split(",") if w.strip()]
+        unknown = [w for w in chosen if w not in WORKLOADS]
+        if unknown:
+            parser.error(f"unknown workloads: {', '.join(unknown)}")
+        WORKLOADS[:] = chosen
+    if args.variant:
+        LABEL[VARIANT] = f"brokergraph (PostgreSQL, {args.variant})"
 
     cleanup = Cleanup(args.state_file)
     cleanup.keep = args.keep
@@ -838,13 +857,15 @@ class Bench:
             "scale": args.scale, "duration_s": self.duration, "warmup_s": self.warmup,
             "runs": self.runs, "connections": args.connections, "threads": args.threads,
             "cpus": os.cpu_count(), "database": self.db, "peers": self.peers,
+            "variant": args.variant,
             "postgres": psql("postgres", "SHOW server_version").strip(),
             "git": subprocess.run(["git", "-C", ROOT, "describe", "--always", "--dirty"],
                                   capture_output=True, text=True).stdout.strip(),
         })
 
     def http_targets(self):
-        return ["bg_pg", "bg_sqlite"] + self.peers
+        variant = [VARIANT] if self.args.variant else []
+        return ["bg_pg"] + variant + ["bg_sqlite"] + self.peers
 
     def load_targets(self, workload):
         sql = ["sql_flat", "sql_json"] if workload in SQL_WORKLOADS else []
@@ -865,9 +886,10 @@ class Bench:
     def server(self, key, name, url, port, workers=2):
         """A Server for target `key` (brokergraph on `url`, or a PostGraphile with `workers`
         processes), not yet started."""
-        if key in ("bg_pg", "bg_sqlite"):
+        if key in ("bg_pg", "bg_sqlite", VARIANT):
             env = dict(self.base_env, DATABASE_URL=url, BROKERGRAPH_LISTEN=f"127.0.0.1:{port}")
-            return Server(name, [self.bin, "serve"], env, self.tmp, port, "healthz",
+            flags = shlex.split(self.args.variant) if key == VARIANT else []
+            return Server(name, [self.bin, "serve", *flags], env, self.tmp, port, "healthz",
                           self.cleanup, self.logdir)
         if key == "pgl":
             cmd = ["node", os.path.join("node_modules", "postgraphile", "cli.js"),
@@ -976,6 +998,8 @@ def start_servers(b):
     each time; the last start is kept running."""
     plan = [("bg_pg", "brokergraph-pg", b.pg_url), ("bg_sqlite", "brokergraph-sqlite",
                                                     b.sqlite_url)]
+    if b.args.variant:
+        plan.append((VARIANT, "brokergraph-pg-variant", b.pg_url))
     if "pgl5" in b.peers:
         if not os.access(PGL5_NODE, os.X_OK) or not os.path.isdir(
                 os.path.join(PGL5_DIR, "node_modules", "postgraphile")):
@@ -1264,7 +1288,7 @@ def load_table(results):
                 f"| {fmt(s['db_cpu_ms_per_req'], 2)} | {stm} "
                 f"| {fmt(size / 1024 if size else None, 1)} |")
         bg = summary.get("bg_pg")
-        for other in ("pgl5", "pgl", "sql_flat", "sql_json"):
+        for other in (VARIANT, "pgl5", "pgl", "sql_flat", "sql_json"):
             o = summary.get(other)
             if not (bg and o):
                 continue

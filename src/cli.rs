@@ -13,6 +13,7 @@ use crate::auth::{AuthConfig, Role, dev};
 use crate::crypto::CredentialKeyConfig;
 use crate::db::{self, DEFAULT_DATABASE_URL, DbConfig};
 use crate::domain::Services;
+use crate::graphql::exec::documents::{DocumentsConfig, Manifest};
 use crate::graphql::exec::limits::Limits;
 use crate::http::serve::ServeConfig;
 use crate::http::{self, AppState, HttpConfig};
@@ -208,6 +209,35 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub edge: http::edge::EdgeArgs,
+
+    /// Most documents whose parse and limit checks are kept, by the SHA-256 of their text;
+    /// `0` turns the cache off.
+    #[arg(
+        long,
+        env = "BROKERGRAPH_DOCUMENT_CACHE_SIZE",
+        default_value_t = DocumentsConfig::DEFAULTS.cache_size,
+        global = true
+    )]
+    pub document_cache_size: usize,
+
+    /// A manifest of trusted documents, loaded at start: GraphQL Code Generator's
+    /// `persisted-documents.json` or Relay's persisted queries (`{ "<hash>": "<document>" }`).
+    #[arg(long, env = "BROKERGRAPH_TRUSTED_DOCUMENTS", global = true)]
+    pub trusted_documents: Option<std::path::PathBuf>,
+
+    /// Run only the trusted documents: every other operation is refused with
+    /// `PERSISTED_QUERY_REQUIRED`.
+    #[arg(
+        long,
+        env = "BROKERGRAPH_REQUIRE_TRUSTED_DOCUMENTS",
+        default_value_t = DocumentsConfig::DEFAULTS.require_trusted,
+        action = clap::ArgAction::Set,
+        num_args = 0..=1,
+        default_missing_value = "true",
+        requires = "trusted_documents",
+        global = true
+    )]
+    pub require_trusted_documents: bool,
 }
 
 impl ServeArgs {
@@ -227,6 +257,29 @@ impl ServeArgs {
                 (None, false) => None,
             },
             edge: self.edge.config()?,
+            documents: self.documents_config()?,
+        })
+    }
+
+    /// The document cache and trusted documents these flags ask for; a manifest that cannot be
+    /// read, or whose hashes do not match its texts, is refused here, at start.
+    fn documents_config(&self) -> anyhow::Result<DocumentsConfig> {
+        let trusted = match &self.trusted_documents {
+            Some(path) => {
+                let manifest = Manifest::load(path)?;
+                tracing::info!(
+                    documents = manifest.len(),
+                    required = self.require_trusted_documents,
+                    "trusted documents loaded"
+                );
+                Some(std::sync::Arc::new(manifest))
+            }
+            None => None,
+        };
+        Ok(DocumentsConfig {
+            cache_size: self.document_cache_size,
+            trusted,
+            require_trusted: self.require_trusted_documents,
         })
     }
 

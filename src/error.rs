@@ -163,6 +163,17 @@ catalogue! {
         PartnerCenterNotConfigured = "PARTNER_CENTER_NOT_CONFIGURED", OK, "this broker has no Partner Center connection: a broker admin configures one with `configurePartnerCenterConnection`";
         /// Microsoft Entra or Partner Center refused the broker's credentials.
         PartnerCenterAuthFailed = "PARTNER_CENTER_AUTH_FAILED", OK, "Microsoft refused the broker's Partner Center credentials";
+        // Persisted operations and trusted documents (`graphql::exec::documents`).
+        /// A hash (APQ) or `documentId` the server does not know; an APQ client sends the
+        /// document with its hash next. 200 and Apollo's message, as Apollo Server and Router
+        /// answer it, so Apollo's and urql's links recognise it.
+        PersistedQueryNotFound = "PERSISTED_QUERY_NOT_FOUND", OK, "PersistedQueryNotFound";
+        /// The document sent with `extensions.persistedQuery` does not hash to its `sha256Hash`.
+        PersistedQueryHashMismatch = "PERSISTED_QUERY_HASH_MISMATCH", BAD_REQUEST, "provided sha does not match query";
+        /// `extensions.persistedQuery.version` is not 1.
+        PersistedQueryVersionNotSupported = "PERSISTED_QUERY_VERSION_NOT_SUPPORTED", BAD_REQUEST, "Unsupported persisted query version: only version 1 is supported";
+        /// `--require-trusted-documents`: the operation is not one of the trusted documents.
+        PersistedQueryRequired = "PERSISTED_QUERY_REQUIRED", BAD_REQUEST, "this server runs only trusted documents: send a `documentId` or `extensions.persistedQuery` of its manifest";
     }
 }
 

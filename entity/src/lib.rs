@@ -6,6 +6,7 @@ pub mod broker;
 pub mod enums;
 pub mod organization;
 pub mod partner_center_connection;
+pub mod persisted_query;
 pub mod provisioning_request;
 pub mod rate_limit_hit;
 pub mod service;
@@ -22,6 +23,7 @@ pub mod prelude {
     pub use super::broker::Entity as Broker;
     pub use super::organization::Entity as Organization;
     pub use super::partner_center_connection::Entity as PartnerCenterConnection;
+    pub use super::persisted_query::Entity as PersistedQuery;
     pub use super::provisioning_request::Entity as ProvisioningRequest;
     pub use super::rate_limit_hit::Entity as RateLimitHit;
     pub use super::service::Entity as Service;

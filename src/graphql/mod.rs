@@ -27,8 +27,9 @@ use crate::auth::{AuthError, Principal};
 use crate::domain::Services;
 use crate::error::{ApiError, ApiResult, AuthReason};
 use crate::scope::Scope;
+use exec::documents::Documents;
 use exec::errors;
-use exec::limits::{self, Limits};
+use exec::limits::Limits;
 use exec::loaders::DbLoader;
 
 // The query root clients see (without federation's fields: see `federation::ServedQuery`).
@@ -83,7 +84,7 @@ pub fn sdl() -> String {
 
 /// The schema the HTTP handler runs. It has no extensions, so async-graphql resolves each
 /// field on its fast path: the handler parses and checks the document itself
-/// ([`limits::check_document`]) and gives every operation its [`RequestContext`].
+/// ([`exec::limits::check_document`]) and gives every operation its [`RequestContext`].
 pub fn server_schema(services: Services, limits: &Limits) -> AppSchema {
     with_services(
         builder(federation::ServedQuery::default(), limits),
@@ -93,10 +94,10 @@ pub fn server_schema(services: Services, limits: &Limits) -> AppSchema {
 
 /// The schema the WebSocket runs: the same, plus [`WebSocketRules`], which does per operation
 /// what the HTTP handler does per request.
-pub fn websocket_schema(services: Services, limits: &Limits) -> AppSchema {
+pub fn websocket_schema(services: Services, documents: Arc<Documents>) -> AppSchema {
     with_services(
-        builder(federation::ServedQuery::default(), limits)
-            .extension(WebSocketRules(limits.clone())),
+        builder(federation::ServedQuery::default(), documents.limits())
+            .extension(WebSocketRules(documents)),
         services,
     )
 }
@@ -193,10 +194,11 @@ impl RequestContext {
     }
 }
 
-/// What the HTTP handler does per request, done per WebSocket operation: the document's
-/// checks and codes ([`limits::check_document`]), and a [`RequestContext`] of its own (fresh
+/// What the HTTP handler does per request, done per WebSocket operation: the document, found
+/// and checked as over HTTP ([`Documents::prepare`]: the cache, persisted queries, trusted
+/// documents, the limits and their codes), and a [`RequestContext`] of its own (fresh
 /// loaders, so nothing is cached from one operation to the next on a long-lived connection).
-pub struct WebSocketRules(pub Limits);
+pub struct WebSocketRules(pub Arc<Documents>);
 
 impl ExtensionFactory for WebSocketRules {
     fn create(&self) -> Arc<dyn Extension> {
@@ -204,7 +206,7 @@ impl ExtensionFactory for WebSocketRules {
     }
 }
 
-struct WebSocketRulesExtension(Limits);
+struct WebSocketRulesExtension(Arc<Documents>);
 
 #[async_graphql::async_trait::async_trait]
 impl Extension for WebSocketRulesExtension {
@@ -222,7 +224,8 @@ impl Extension for WebSocketRulesExtension {
         {
             return Err(ApiError::from(AuthError::of(AuthReason::TokenExpired)).into_server_error());
         }
-        request.set_parsed_query(limits::check_document(&self.0, &request.query)?);
+        let document = self.0.prepare(&mut request, None).await?;
+        request.set_parsed_query(document);
         if let Some(db) = ctx.data_opt::<DatabaseConnection>() {
             let principal = ctx.data_opt::<Principal>().cloned();
             request = request.data(RequestContext::new(db.clone(), principal, false));
@@ -286,8 +289,13 @@ mod tests {
 
     fn websocket_rules_only() -> AppSchema {
         let limits = Limits::default();
+        let documents = Documents::new(
+            limits.clone(),
+            &exec::documents::DocumentsConfig::default(),
+            sea_orm::DatabaseConnection::default(),
+        );
         builder(federation::ServedQuery::default(), &limits)
-            .extension(WebSocketRules(limits.clone()))
+            .extension(WebSocketRules(Arc::new(documents)))
             .finish()
     }
 

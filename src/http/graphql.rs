@@ -26,7 +26,6 @@ use crate::auth::{AuthError, Principal, subject};
 use crate::error::{ApiError, AuthReason, ErrorCode};
 use crate::graphql::RequestContext;
 use crate::graphql::exec::errors::{self, Stage};
-use crate::graphql::exec::limits::check_document;
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
 
@@ -241,6 +240,16 @@ fn refusal(status: StatusCode, errors: Vec<ServerError>) -> Answer {
     }
 }
 
+/// A request whose document was refused: 400 (a GraphQL request error), or its code's status
+/// where that is not 400 (`PERSISTED_QUERY_NOT_FOUND` answers 200, as Apollo's servers do; the
+/// database's failure while looking a hash up answers 503).
+fn document_refusal(error: ServerError) -> Answer {
+    match ErrorCode::of(&error).map(ErrorCode::default_status) {
+        Some(status) if status != StatusCode::BAD_REQUEST => failure(error),
+        _ => refusal(StatusCode::BAD_REQUEST, vec![error]),
+    }
+}
+
 /// Counts a refusal by an operation limit (`graphql_refusals_total`).
 fn count_limit_refusal(code: &str) {
     if ErrorCode::parse(code).is_some_and(ErrorCode::is_limit) {
@@ -273,12 +282,19 @@ fn timed_out(state: &AppState) -> Answer {
     failure(super::timed_out(state.limits.request_timeout()))
 }
 
+/// One operation a client sent: the GraphQL request, and the `documentId` that names its
+/// document when it has no `query` (see `graphql::exec::documents`).
+pub(crate) struct Incoming {
+    pub request: async_graphql::Request,
+    pub document_id: Option<String>,
+}
+
 /// Runs one operation, which must finish by `deadline`: the request's, shared by every
 /// operation of a batch; records it in the metrics when they are on.
 async fn run(
     state: &AppState,
     principal: &Principal,
-    request: async_graphql::Request,
+    request: Incoming,
     over_get: bool,
     deadline: Instant,
     carried: &Carried,
@@ -322,7 +338,7 @@ impl Default for Selected {
 async fn run_operation(
     state: &AppState,
     principal: &Principal,
-    mut request: async_graphql::Request,
+    incoming: Incoming,
     over_get: bool,
     deadline: Instant,
     carried: &Carried,
@@ -330,9 +346,17 @@ async fn run_operation(
 ) -> Answer {
     // The checks async-graphql has no setting for, here rather than in schema extensions:
     // a schema with extensions gives up async-graphql's fast path for every field.
-    let document = match check_document(&state.limits, &request.query) {
+    let Incoming {
+        mut request,
+        document_id,
+    } = incoming;
+    let document = match state
+        .documents
+        .prepare(&mut request, document_id.as_deref())
+        .await
+    {
         Ok(document) => document,
-        Err(error) => return refusal(StatusCode::BAD_REQUEST, vec![error]),
+        Err(error) => return document_refusal(error),
     };
     let operation = selected_operation(&document, request.operation_name.as_deref());
     if let (Some(selected), Ok((ty, name))) = (selected, &operation) {
@@ -486,17 +510,34 @@ pub(crate) fn unauthorized(media: Media, error: AuthError) -> Response {
 }
 
 /// Reads one request object of a POST body, refusing (`BAD_REQUEST`, with this message) what
-/// is not a GraphQL request.
-fn parse_request(value: Value) -> Result<async_graphql::Request, String> {
-    let Value::Object(fields) = &value else {
+/// is not a GraphQL request. A request without `query` names its document by `documentId` or
+/// `extensions.persistedQuery`.
+fn parse_request(value: Value) -> Result<Incoming, String> {
+    let Value::Object(mut fields) = value else {
         return Err("the request must be a JSON object".into());
     };
+    let document_id = match fields.remove("documentId") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(id)) => Some(id),
+        Some(_) => return Err("`documentId` must be a string".into()),
+    };
+    let persisted = fields
+        .get("extensions")
+        .is_some_and(|extensions| extensions.get("persistedQuery").is_some());
     match fields.get("query") {
         Some(Value::String(_)) => {}
+        None | Some(Value::Null) if document_id.is_some() || persisted => {
+            fields.remove("query");
+        }
         Some(_) => return Err("`query` must be a string".into()),
         None => return Err("the request has no `query`".into()),
     }
-    serde_json::from_value(value).map_err(|error| format!("invalid request: {error}"))
+    let request = serde_json::from_value(Value::Object(fields))
+        .map_err(|error| format!("invalid request: {error}"))?;
+    Ok(Incoming {
+        request,
+        document_id,
+    })
 }
 
 fn is_json(headers: &HeaderMap) -> bool {
@@ -646,10 +687,8 @@ pub async fn get(
         Ok(principal) => principal,
         Err(response) => return response,
     };
-    let Some(query) = params.query else {
-        return refuse(media, ErrorCode::BadRequest, "the request has no `query`");
-    };
-    let mut request = async_graphql::Request::new(query);
+    let has_query = params.query.is_some();
+    let mut request = async_graphql::Request::new(params.query.unwrap_or_default());
     if let Some(name) = params.operation_name {
         request = request.operation_name(name);
     }
@@ -665,27 +704,56 @@ pub async fn get(
         };
         if field == "variables" {
             request = request.variables(Variables::from_json(value));
+        } else {
+            match serde_json::from_value(value) {
+                Ok(extensions) => request.extensions = extensions,
+                Err(_) => {
+                    let message = "`extensions` must be a JSON object";
+                    return refuse(media, ErrorCode::BadRequest, message);
+                }
+            }
         }
     }
+    if !has_query
+        && params.document_id.is_none()
+        && !request.extensions.contains_key("persistedQuery")
+    {
+        return refuse(media, ErrorCode::BadRequest, "the request has no `query`");
+    }
     let deadline = Instant::now() + state.limits.request_timeout();
-    finish(
-        media,
-        run(
-            &state,
-            &principal,
-            request,
-            true,
-            deadline,
-            &Carried::here(&headers),
-        )
-        .await,
+    let incoming = Incoming {
+        request,
+        document_id: params.document_id,
+    };
+    let answer = run(
+        &state,
+        &principal,
+        incoming,
+        true,
+        deadline,
+        &Carried::here(&headers),
     )
+    .await;
+    let mut response = finish(media, answer);
+    // Every answer belongs to its caller's token and to the data as it is now: `private` keeps
+    // a shared cache (a CDN) from serving it to anyone else, `no-cache` keeps a browser from
+    // reusing it unasked; a `PERSISTED_QUERY_NOT_FOUND` is not kept either, so the client's
+    // registration that follows is seen (Apollo Server sends the same for it).
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-cache, must-revalidate"),
+    );
+    response
+        .headers_mut()
+        .append(header::VARY, HeaderValue::from_static("Authorization"));
+    response
 }
 
 #[derive(Debug, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GetParams {
     query: Option<String>,
+    document_id: Option<String>,
     operation_name: Option<String>,
     variables: Option<String>,
     extensions: Option<String>,

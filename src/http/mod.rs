@@ -23,6 +23,7 @@ use crate::auth::Authenticator;
 use crate::domain::Services;
 use crate::error::ErrorCode;
 use crate::graphql::AppSchema;
+use crate::graphql::exec::documents::{Documents, DocumentsConfig};
 use crate::graphql::exec::limits::Limits;
 
 /// Limits of the HTTP edge.
@@ -45,6 +46,8 @@ pub struct HttpConfig {
     pub edge: edge::EdgeConfig,
     /// Whether metrics are recorded, and where `GET /metrics` answers them.
     pub metrics: Option<MetricsAt>,
+    /// The document cache, persisted queries and trusted documents.
+    pub documents: DocumentsConfig,
 }
 
 /// Where `GET /metrics` is served.
@@ -68,6 +71,7 @@ impl HttpConfig {
         websocket_init_timeout: Duration::from_secs(10),
         metrics: None,
         edge: edge::EdgeConfig::DEFAULTS,
+        documents: DocumentsConfig::DEFAULTS,
     };
 }
 
@@ -93,6 +97,8 @@ pub struct Inner {
     pub websocket_schema: AppSchema,
     pub auth: Arc<Authenticator>,
     pub limits: Limits,
+    /// How every transport finds and checks an operation's document.
+    pub documents: Arc<Documents>,
     pub config: HttpConfig,
     /// The server's metrics, when `config.metrics` asks for them.
     pub metrics: Option<Arc<metrics::Metrics>>,
@@ -120,7 +126,12 @@ impl AppState {
             services.partner_centers = Arc::new((*services.partner_centers).clone().metered());
         }
         let schema = crate::graphql::server_schema(services.clone(), &limits);
-        let websocket_schema = crate::graphql::websocket_schema(services, &limits);
+        let documents = Arc::new(Documents::new(
+            limits.clone(),
+            &config.documents,
+            db.clone(),
+        ));
+        let websocket_schema = crate::graphql::websocket_schema(services, documents.clone());
         let cores = std::thread::available_parallelism().map_or(2, usize::from);
         AppState(Arc::new(Inner {
             availability: crate::db::Availability::new(db.clone()),
@@ -130,6 +141,7 @@ impl AppState {
             websocket_schema,
             auth,
             limits,
+            documents,
             config,
             metrics,
         }))

@@ -390,3 +390,33 @@ async fn should_serve_the_seeded_embedded_database_and_stop_on_sigterm() {
         "a SIGTERM stops the server cleanly: {status}"
     );
 }
+
+#[test]
+fn should_refuse_to_serve_a_trusted_documents_manifest_whose_hash_does_not_match() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("persisted-documents.json");
+    // The SHA-256 of `{ users { totalCount } }`, given to another document.
+    let wrong = brokergraph::graphql::exec::documents::to_hex(
+        &brokergraph::graphql::exec::documents::sha256("{ users { totalCount } }"),
+    );
+    std::fs::write(
+        &manifest,
+        serde_json::json!({ wrong: "{ brokers { totalCount } }" }).to_string(),
+    )
+    .unwrap();
+    let stderr = fail(brokergraph(dir.path()).args([
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--trusted-documents",
+        manifest.to_str().unwrap(),
+    ]));
+    assert!(stderr.contains("does not match its text"), "{stderr}");
+    let stderr = fail(brokergraph(dir.path()).args([
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--require-trusted-documents",
+    ]));
+    assert!(stderr.contains("--trusted-documents"), "{stderr}");
+}

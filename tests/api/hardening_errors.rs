@@ -11,7 +11,7 @@ use brokergraph::graphql::exec::limits::Limits;
 use serde_json::{Value, json};
 
 use crate::backend_tests;
-use crate::support::{Backend, Setup, TestApp, TestResponse, spawn_app_with};
+use crate::support::{Backend, Setup, TestApp, TestResponse, encode, spawn_app_with};
 
 const VALIDATION: &str = "GRAPHQL_VALIDATION_FAILED";
 const BAD_INPUT: &str = "BAD_USER_INPUT";
@@ -235,18 +235,6 @@ fn coercion_failures() -> Vec<Case> {
             BAD_INPUT,
         ),
     ]
-}
-
-/// Percent-encodes a query parameter.
-fn encode(text: &str) -> String {
-    text.bytes()
-        .map(|byte| match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (byte as char).to_string()
-            }
-            other => format!("%{other:02X}"),
-        })
-        .collect()
 }
 
 async fn over_get(app: &TestApp, query: &str, variables: &Value) -> TestResponse {

@@ -24,6 +24,7 @@ mod metrics;
 mod mutations;
 mod pagination;
 mod partner_connection;
+mod persisted;
 mod request_ids;
 mod schema_file;
 mod scope_matrix;
