@@ -2,7 +2,7 @@
 //! acceptable one (1 to [`MAX_LEN`] visible ASCII characters), a new UUID otherwise. The ID is
 //! returned on every answer (errors too), is a field of the request's tracing span (so of every
 //! log line the request writes), and reaches Partner Center as `MS-CorrelationId`
-//! ([`correlation_id`]).
+//! ([`correlation_id`]). Each WebSocket operation gets one of its own ([`Carried::operation`]).
 //!
 //! tower-http's request-id layers set and return the header; the one step before them drops a
 //! client's value that is not acceptable, so that it is replaced rather than echoed.
