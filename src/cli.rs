@@ -77,6 +77,9 @@ pub struct Cli {
 
     #[command(flatten)]
     pub credentials: CredentialKeyConfig,
+
+    #[command(flatten)]
+    pub telemetry: crate::telemetry::TelemetryArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -291,14 +294,25 @@ impl ServeArgs {
     }
 }
 
-pub fn init_tracing(cli: &Cli) {
+/// Installs the log lines' subscriber and, with `--otlp-endpoint`, the OpenTelemetry layer;
+/// what it returns flushes the traces at the end ([`crate::telemetry::Exporting::shutdown`]).
+pub fn init_tracing(cli: &Cli) -> anyhow::Result<Option<crate::telemetry::Exporting>> {
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
     let filter = tracing_subscriber::EnvFilter::try_new(&cli.log)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    match cli.log_format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
-    }
+    let lines = match cli.log_format {
+        LogFormat::Text => tracing_subscriber::fmt::layer().boxed(),
+        LogFormat::Json => tracing_subscriber::fmt::layer().json().boxed(),
+    };
+    let subscriber = tracing_subscriber::registry().with(filter).with(lines);
+    let (traces, exporting) = match crate::telemetry::layer(&cli.telemetry)? {
+        Some((layer, exporting)) => (Some(layer), Some(exporting)),
+        None => (None, None),
+    };
+    subscriber.with(traces).init();
+    Ok(exporting)
 }
 
 async fn connect(cli: &Cli) -> anyhow::Result<DatabaseConnection> {

@@ -89,6 +89,12 @@ pub fn on_statement(
 ) {
     db.set_metric_callback(move |info| {
         crate::http::metrics::statement(info);
+        // In the span of the request that ran it (DataLoader batches carry theirs).
+        tracing::debug!(
+            elapsed_us = u64::try_from(info.elapsed.as_micros()).unwrap_or(u64::MAX),
+            failed = info.failed,
+            "statement finished"
+        );
         also(info);
     });
 }

@@ -7,6 +7,7 @@
 //! - [`scope`]: the one place where the caller's scope filters every read.
 //! - [`partner_center`]: the Partner Center connector (HTTP client and sandbox).
 //! - [`db`], [`seed`]: connecting, migrating, demo data.
+//! - [`telemetry`]: OpenTelemetry traces over OTLP, when configured.
 
 pub mod auth;
 pub mod cli;
@@ -20,3 +21,4 @@ pub mod keyfile;
 pub mod partner_center;
 pub mod scope;
 pub mod seed;
+pub mod telemetry;

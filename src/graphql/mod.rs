@@ -22,6 +22,7 @@ use async_graphql::{
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 use sea_orm::DatabaseConnection;
+use tracing::Instrument as _;
 
 use crate::auth::{AuthError, Principal};
 use crate::domain::Services;
@@ -159,20 +160,23 @@ impl RequestContext {
             let asked = asks.clone();
             DataLoader::new(batches, move |load| {
                 let asked = asked.clone();
-                tokio::task::spawn_local(async move {
-                    loop {
-                        let before = asked.load(Ordering::Relaxed);
-                        tokio::task::yield_now().await;
-                        if asked.load(Ordering::Relaxed) == before {
-                            break;
+                tokio::task::spawn_local(
+                    async move {
+                        loop {
+                            let before = asked.load(Ordering::Relaxed);
+                            tokio::task::yield_now().await;
+                            if asked.load(Ordering::Relaxed) == before {
+                                break;
+                            }
                         }
+                        load.await
                     }
-                    load.await
-                })
+                    .in_current_span(),
+                )
             })
             .delay(std::time::Duration::ZERO)
         } else {
-            DataLoader::new(batches, tokio::spawn)
+            DataLoader::new(batches, |load| tokio::spawn(load.in_current_span()))
         };
         RequestContext {
             db,

@@ -19,6 +19,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 use tokio_util::task::AbortOnDropHandle;
+use tracing::Instrument as _;
 
 use super::AppState;
 use super::request_id::Carried;
@@ -290,7 +291,7 @@ pub(crate) struct Incoming {
 }
 
 /// Runs one operation, which must finish by `deadline`: the request's, shared by every
-/// operation of a batch; records it in the metrics when they are on.
+/// operation of a batch; records it in the metrics and in its trace span when they are on.
 async fn run(
     state: &AppState,
     principal: &Principal,
@@ -299,9 +300,10 @@ async fn run(
     deadline: Instant,
     carried: &Carried,
 ) -> Answer {
-    let Some(metrics) = &state.metrics else {
+    let span = crate::telemetry::operation_span();
+    if state.metrics.is_none() && span.is_none() {
         return run_operation(state, principal, request, over_get, deadline, carried, None).await;
-    };
+    }
     let started = Instant::now();
     let mut selected = Selected::default();
     let answer = run_operation(
@@ -313,9 +315,14 @@ async fn run(
         carried,
         Some(&mut selected),
     )
+    .instrument(span.clone())
     .await;
-    let name = metrics.operations.label(selected.name.as_deref());
-    super::metrics::operation(&name, selected.ty, answer.outcome, started.elapsed());
+    let name = selected.name.as_deref();
+    crate::telemetry::record_operation(&span, name, selected.ty, answer.outcome);
+    if let Some(metrics) = &state.metrics {
+        let label = metrics.operations.label(name);
+        super::metrics::operation(&label, selected.ty, answer.outcome, started.elapsed());
+    }
     answer
 }
 
@@ -390,8 +397,13 @@ async fn run_operation(
     // point (tokio-util's `spawn_pinned` forwards the abort); the handle aborts on drop too,
     // so an operation whose client went away (the handler dropped) stops as well, instead of
     // running on detached.
+    // The operation's span when traces are on (see `run`), else none.
+    let span = match crate::telemetry::enabled() {
+        true => tracing::Span::current(),
+        false => tracing::Span::none(),
+    };
     let mut task = AbortOnDropHandle::new(state.executors.spawn_pinned(move || {
-        carried.run(async move { Executed::of(schema.execute(request).await) })
+        carried.run(async move { Executed::of(schema.execute(request).await) }.instrument(span))
     }));
     let executed = match tokio::time::timeout_at(deadline, &mut task).await {
         Ok(Ok(executed)) => executed,

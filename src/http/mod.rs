@@ -122,7 +122,7 @@ impl AppState {
                     None
                 }
             });
-        if metrics.is_some() {
+        if metrics.is_some() || crate::telemetry::enabled() {
             services.partner_centers = Arc::new((*services.partner_centers).clone().metered());
         }
         let schema = crate::graphql::server_schema(services.clone(), &limits);

@@ -2,7 +2,7 @@
 //! acceptable one (1 to [`MAX_LEN`] visible ASCII characters), a new UUID otherwise. The ID is
 //! returned on every answer (errors too), is a field of the request's tracing span (so of every
 //! log line the request writes), and reaches Partner Center as `MS-CorrelationId`
-//! ([`correlation_id`]).
+//! ([`correlation_id`]). Each WebSocket operation gets one of its own ([`Carried::operation`]).
 //!
 //! tower-http's request-id layers set and return the header; the one step before them drops a
 //! client's value that is not acceptable, so that it is replaced rather than echoed.
@@ -10,13 +10,16 @@
 use std::future::Future;
 
 use axum::Router;
-use axum::extract::Request;
+use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use axum::response::Response;
 use sha2::{Digest, Sha256};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnResponse, OnResponse as _, TraceLayer};
 use tracing::Instrument;
 use uuid::Uuid;
+
+use crate::telemetry;
 
 /// The header, in the spelling `HeaderMap` keeps.
 pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -54,22 +57,62 @@ pub fn of(headers: &HeaderMap) -> Option<&str> {
         .and_then(|value| value.to_str().ok())
 }
 
-/// The span each request runs in: tower-http's default fields and the request ID.
+/// The span each request runs in: tower-http's default fields and the request ID; with
+/// traces on, also the OpenTelemetry span of the request (a child of the client's
+/// `traceparent`), whose trace ID it names (`trace_id`), and its route and status once known.
 fn span(request: &Request) -> tracing::Span {
-    tracing::info_span!(
+    let span = tracing::info_span!(
         "request",
         method = %request.method(),
         uri = %request.uri(),
         version = ?request.version(),
         request_id = of(request.headers()).unwrap_or_default(),
-    )
+        trace_id = tracing::field::Empty,
+        otel.kind = tracing::field::Empty,
+        http.route = tracing::field::Empty,
+        http.response.status_code = tracing::field::Empty,
+        otel.status_code = tracing::field::Empty,
+    );
+    telemetry::continue_trace(&span, request.headers());
+    span
+}
+
+/// Records the route the request matched (and so names its span `METHOD /route`): run inside
+/// the router, where the matched path is known.
+async fn record_route(request: Request, next: axum::middleware::Next) -> Response {
+    if let Some(route) = request.extensions().get::<MatchedPath>() {
+        let span = tracing::Span::current();
+        span.record("http.route", route.as_str());
+        telemetry::rename(&span, format!("{} {}", request.method(), route.as_str()));
+    }
+    next.run(request).await
+}
+
+/// tower-http's line at the end of each request, with the status on the span (for traces).
+fn on_response(response: &Response, latency: std::time::Duration, span: &tracing::Span) {
+    if telemetry::enabled() {
+        span.record("http.response.status_code", response.status().as_u16());
+        if response.status().is_server_error() {
+            span.record("otel.status_code", "ERROR");
+        }
+    }
+    DefaultOnResponse::default().on_response(response, latency, span);
 }
 
 /// `router` with request IDs and the request span (tower-http's `TraceLayer`).
 pub fn layer(router: Router) -> Router {
+    let router = if telemetry::enabled() {
+        router.route_layer(axum::middleware::from_fn(record_route))
+    } else {
+        router
+    };
     // Layers run outside in: the last added sees the request first.
     router
-        .layer(TraceLayer::new_for_http().make_span_with(span))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(span)
+                .on_response(on_response),
+        )
         .layer(PropagateRequestIdLayer::new(X_REQUEST_ID))
         .layer(SetRequestIdLayer::new(X_REQUEST_ID, MakeRequestUuid))
         .layer(axum::middleware::map_request(drop_unacceptable))
@@ -89,6 +132,17 @@ impl Carried {
         Carried {
             span: tracing::Span::current(),
             id: of(headers).map(str::to_owned),
+        }
+    }
+
+    /// What a WebSocket operation takes along: a request ID of its own (a new UUID), in a span
+    /// of its own (`websocket operation`, a child of the connection's request span), so that
+    /// each operation's log lines and Partner Center calls name it.
+    pub fn operation() -> Self {
+        let id = Uuid::new_v4().to_string();
+        Carried {
+            span: tracing::info_span!("websocket operation", request_id = %id),
+            id: Some(id),
         }
     }
 

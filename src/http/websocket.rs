@@ -24,8 +24,10 @@ use futures_util::stream::{BoxStream, SplitStream};
 use futures_util::{SinkExt, Stream, StreamExt};
 use serde_json::Value;
 use tokio::time::Instant;
+use tracing::{Instrument as _, Span};
 
 use super::AppState;
+use super::request_id::Carried;
 use crate::auth::{Principal, subject};
 use crate::error::ApiError;
 use crate::graphql::AppSchema;
@@ -216,14 +218,18 @@ impl Executor for Deadlined {
     ) -> BoxStream<'static, async_graphql::Response> {
         let timeout = self.timeout;
         let deadline = Instant::now() + timeout;
+        let carried = Carried::operation();
         let inner = Executor::execute_stream(&self.schema, request, session_data);
-        futures_util::stream::unfold(Some(inner), move |inner| async move {
-            let mut inner = inner?;
-            match tokio::time::timeout_at(deadline, inner.next()).await {
-                Ok(Some(response)) => Some((response, Some(inner))),
-                Ok(None) => None,
-                // `inner`, the operation, is dropped here.
-                Err(_) => Some((timed_out(timeout), None)),
+        futures_util::stream::unfold(Some(inner), move |inner| {
+            let carried = carried.clone();
+            async move {
+                let mut inner = inner?;
+                match tokio::time::timeout_at(deadline, carried.run(inner.next())).await {
+                    Ok(Some(response)) => Some((response, Some(inner))),
+                    Ok(None) => None,
+                    // `inner`, the operation, is dropped here.
+                    Err(_) => Some((timed_out(timeout), None)),
+                }
             }
         })
         .boxed()
@@ -257,11 +263,13 @@ pub async fn upgrade(
 ) -> Response {
     // A message is at most what an HTTP request's body may be.
     let largest = state.config.max_body_bytes;
+    let span = Span::current();
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .max_message_size(largest)
         .max_frame_size(largest)
-        .on_upgrade(move |socket| serve(state, protocol, socket))
+        // The connection's lines stay in its request's span (with its request ID).
+        .on_upgrade(move |socket| serve(state, protocol, socket).instrument(span))
 }
 
 /// The protocol the client asked for, of those async-graphql speaks (else 400), read as

@@ -299,6 +299,10 @@ impl HttpPartnerCenter {
         for (name, value) in headers {
             request = request.header(*name, value.clone());
         }
+        // The call's trace context (`traceparent`), when traces are on.
+        let mut trace = reqwest::header::HeaderMap::new();
+        crate::telemetry::inject(&mut trace);
+        request = request.headers(trace);
         if let Some(body) = body {
             request = request.header(CONTENT_TYPE, "application/json").body(body);
         }

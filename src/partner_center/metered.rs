@@ -1,10 +1,13 @@
 //! A Partner Center connector that records each call in the metrics
 //! (`partner_center_calls_total`, `partner_center_call_duration_seconds`, by `operation` and
-//! `outcome`); [`super::connections::PartnerCenters`] wraps every broker's connector in it when
-//! metrics are on.
+//! `outcome`) and, when traces are on, in a span of its own (`partner center call`, with the
+//! same operation and outcome); [`super::connections::PartnerCenters`] wraps every broker's
+//! connector in it when metrics or traces are on.
 
 use std::sync::Arc;
 use std::time::Instant;
+
+use tracing::Instrument as _;
 
 use super::{CallIds, Customer, CustomerPage, NewCustomer, PartnerCenter, PartnerCenterError};
 
@@ -17,11 +20,13 @@ impl Metered {
         call: impl std::future::Future<Output = Result<T, PartnerCenterError>>,
     ) -> Result<T, PartnerCenterError> {
         let started = Instant::now();
-        let answer = call.await;
+        let span = crate::telemetry::partner_center_span(operation);
+        let answer = call.instrument(span.clone()).await;
         let outcome = match &answer {
             Ok(_) => "OK",
             Err(error) => error.code().code(),
         };
+        crate::telemetry::record_outcome(&span, outcome);
         let labels = [("operation", operation), ("outcome", outcome)];
         metrics::counter!("partner_center_calls_total", &labels).increment(1);
         metrics::histogram!("partner_center_call_duration_seconds", &labels)

@@ -30,7 +30,7 @@ fn brokergraph(dir: &Path) -> Command {
 }
 
 /// Waits for `child` at most `BOUND`, killing it past that.
-fn wait_bounded(child: &mut Child) -> ExitStatus {
+pub(crate) fn wait_bounded(child: &mut Child) -> ExitStatus {
     let deadline = Instant::now() + BOUND;
     loop {
         if let Some(status) = child.try_wait().expect("wait") {

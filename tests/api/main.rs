@@ -30,4 +30,5 @@ mod schema_file;
 mod scope_matrix;
 mod statements;
 mod tenancy;
+mod traces;
 mod websocket;

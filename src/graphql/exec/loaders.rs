@@ -6,9 +6,10 @@ use std::marker::PhantomData;
 
 use async_graphql::dataloader::Loader;
 use sea_orm::{
-    ColumnTrait, DatabaseConnection, EntityTrait, JoinType, QueryFilter, QuerySelect,
-    RelationTrait, Select,
+    ColumnTrait, DatabaseConnection, EntityName as _, EntityTrait, JoinType, QueryFilter,
+    QuerySelect, RelationTrait, Select,
 };
+use tracing::Instrument as _;
 use uuid::Uuid;
 
 use entity::{organization, service, service_account, subscription, tenant, user};
@@ -18,6 +19,7 @@ use crate::graphql::relay::cursor::Keyed;
 use crate::graphql::relay::keyset::{Parent, fetch_pages};
 use crate::graphql::relay::pagination::{Page, PageRequest};
 use crate::scope::{ById, Scope, Scoped};
+use crate::telemetry;
 
 /// Runs the batches of one request, in that request's scope.
 pub struct DbLoader {
@@ -52,6 +54,12 @@ impl<E> Hash for Id<E> {
     }
 }
 
+/// The log line of each batch (at debug): one statement of a relation at a nesting level, in
+/// the span of the request that asked for it.
+fn loaded(table: &str, keys: usize, found: usize) {
+    tracing::debug!(table, keys, found, "batch loaded");
+}
+
 fn index_by<K: Hash + Eq, M>(rows: Vec<M>, key: impl Fn(&M) -> K) -> HashMap<K, M> {
     rows.into_iter().map(|row| (key(&row), row)).collect()
 }
@@ -65,12 +73,15 @@ where
     type Error = ApiError;
 
     async fn load(&self, keys: &[Id<E>]) -> Result<HashMap<Id<E>, E::Model>, ApiError> {
+        let table = E::default().table_name();
         let rows = self
             .scope
             .find::<E>()
             .filter(E::id_column().is_in(keys.iter().map(|key| key.0)))
             .all(&self.db)
+            .instrument(telemetry::batch_span(table, None, keys.len()))
             .await?;
+        loaded(table, keys.len(), rows.len());
         Ok(index_by(rows, |row| Id::new(row.id())))
     }
 }
@@ -87,12 +98,15 @@ impl Loader<TenantOfOrganization> for DbLoader {
         &self,
         keys: &[TenantOfOrganization],
     ) -> Result<HashMap<TenantOfOrganization, tenant::Model>, ApiError> {
+        let parent = Some(("tenants", "organization_id"));
         let rows = self
             .scope
             .find::<tenant::Entity>()
             .filter(tenant::Column::OrganizationId.is_in(keys.iter().map(|key| key.0)))
             .all(&self.db)
+            .instrument(telemetry::batch_span("tenants", parent, keys.len()))
             .await?;
+        loaded("tenants", keys.len(), rows.len());
         Ok(index_by(rows, |t| TenantOfOrganization(t.organization_id)))
     }
 }
@@ -109,12 +123,15 @@ impl Loader<AccountOfTenant> for DbLoader {
         &self,
         keys: &[AccountOfTenant],
     ) -> Result<HashMap<AccountOfTenant, service_account::Model>, ApiError> {
+        let (table, parent) = ("service_accounts", Some(("service_accounts", "tenant_id")));
         let rows = self
             .scope
             .find::<service_account::Entity>()
             .filter(service_account::Column::TenantId.is_in(keys.iter().map(|key| key.0)))
             .all(&self.db)
+            .instrument(telemetry::batch_span(table, parent, keys.len()))
             .await?;
+        loaded(table, keys.len(), rows.len());
         Ok(index_by(rows, |a| AccountOfTenant(a.tenant_id)))
     }
 }
@@ -179,6 +196,9 @@ where
         for key in keys {
             by_request.entry(&key.request).or_default().push(key.parent);
         }
+        let table = <R::Entity as Default>::default().table_name();
+        let parent = Some((R::PARENT.table, R::PARENT.column));
+        let span = telemetry::batch_span(table, parent, keys.len());
         let mut out = HashMap::with_capacity(keys.len());
         for (request, parents) in by_request {
             let mut pages = fetch_pages(
@@ -187,12 +207,14 @@ where
                 Some((R::PARENT, &parents)),
                 request,
             )
+            .instrument(span.clone())
             .await?;
             for parent in parents {
                 let page = pages.remove(&parent).unwrap_or_default();
                 out.insert(PageOf::new(parent, request.clone()), page);
             }
         }
+        loaded(table, keys.len(), out.len());
         Ok(out)
     }
 }
