@@ -21,6 +21,7 @@ mod http_rules;
 mod input_rules;
 mod limits;
 mod metrics;
+mod multi_process;
 mod mutations;
 mod pagination;
 mod partner_connection;
