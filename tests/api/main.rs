@@ -25,6 +25,7 @@ mod multi_process;
 mod mutations;
 mod pagination;
 mod partner_connection;
+mod read_replicas;
 mod request_ids;
 mod schema_file;
 mod scope_matrix;
