@@ -254,3 +254,42 @@ impl Readers {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The position of the replica `readers.next()` picks.
+    fn picked(readers: &Readers) -> Option<usize> {
+        let replica = readers.next()?;
+        readers
+            .0
+            .replicas
+            .iter()
+            .position(|r| std::ptr::eq(r, replica))
+    }
+
+    #[tokio::test]
+    async fn read_replicas_take_turns_and_one_that_is_down_is_passed_over() {
+        assert_eq!(
+            picked(&Readers::default()),
+            None,
+            "no replicas: the primary"
+        );
+        let mut replicas = Vec::new();
+        for _ in 0..3 {
+            replicas.push(connect(&DbConfig::new("sqlite::memory:")).await.unwrap());
+        }
+        let readers = Readers::new(replicas);
+        let turns: Vec<_> = (0..6).map(|_| picked(&readers)).collect();
+        assert_eq!(turns, [0, 1, 2, 0, 1, 2].map(Some));
+        readers.0.replicas[1].mark_down();
+        let turns: Vec<_> = (0..4).map(|_| picked(&readers)).collect();
+        assert!(!turns.contains(&Some(1)), "{turns:?}");
+        assert!(turns.iter().all(Option::is_some), "{turns:?}");
+        for replica in &readers.0.replicas {
+            replica.mark_down();
+        }
+        assert_eq!(picked(&readers), None, "every replica down: the primary");
+    }
+}
