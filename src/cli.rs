@@ -80,6 +80,16 @@ pub struct Cli {
 
     #[command(flatten)]
     pub telemetry: crate::telemetry::TelemetryArgs,
+    /// Read replicas of the (PostgreSQL) database, e.g. streaming standbys: query operations
+    /// read from them in turn; mutations, their payloads and what follows a mutation in a batch
+    /// read the primary. Repeat the flag or separate URLs with commas.
+    #[arg(
+        long,
+        env = "BROKERGRAPH_DATABASE_READ_URL",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub database_read_url: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -327,6 +337,30 @@ async fn connect(cli: &Cli) -> anyhow::Result<DatabaseConnection> {
     })
 }
 
+/// The read replicas' pools, each as large as the primary's; a replica that cannot be reached
+/// stops the server from starting, as the primary does.
+async fn connect_readers(cli: &Cli, primary: &DatabaseConnection) -> anyhow::Result<db::Readers> {
+    if cli.database_read_url.is_empty() {
+        return Ok(db::Readers::default());
+    }
+    if db::is_embedded(primary) {
+        anyhow::bail!(
+            "--database-read-url needs a PostgreSQL --database-url (SQLite has no replicas)"
+        );
+    }
+    let mut replicas = Vec::with_capacity(cli.database_read_url.len());
+    for url in &cli.database_read_url {
+        let mut config = DbConfig::new(url);
+        config.max_connections = cli.db_max_connections;
+        let replica = db::connect(&config)
+            .await
+            .with_context(|| format!("cannot connect to the read replica at {}", redact(url)))?;
+        replicas.push(replica);
+    }
+    tracing::info!(replicas = replicas.len(), "queries read from read replicas");
+    Ok(db::Readers::new(replicas))
+}
+
 /// The URL without its password, for messages.
 fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
@@ -433,6 +467,7 @@ async fn serve(cli: &Cli) -> anyhow::Result<()> {
     let partner_centers = std::sync::Arc::new(cli.partner_center.build()?);
     let db = connect(cli).await?;
     db::migrate(&db).await.context("migration failed")?;
+    let readers = connect_readers(cli, &db).await?;
     if db::is_embedded(&db) && entity::broker::Entity::find().count(&db).await? == 0 {
         let report = seed::seed_demo(&db)
             .await
@@ -447,7 +482,13 @@ async fn serve(cli: &Cli) -> anyhow::Result<()> {
         partner_center_deadline: cli.partner_center.deadline(),
     };
     let metrics_wanted = config.metrics.is_some();
-    let state = AppState::new(services, auth.authenticator, cli.limits.clone(), config);
+    let state = AppState::with_readers(
+        services,
+        auth.authenticator,
+        cli.limits.clone(),
+        config,
+        readers,
+    );
     let metrics = match (&state.metrics, metrics_wanted) {
         (None, true) => {
             anyhow::bail!("metrics were asked for but cannot be recorded (see the log)")

@@ -192,6 +192,11 @@ impl Availability {
         });
     }
 
+    /// The database this watches.
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.0.db
+    }
+
     /// Pings the database within [`PROBE_TIMEOUT`]; a failure marks it down.
     pub async fn check(&self) -> bool {
         if self.is_down() {
@@ -210,4 +215,99 @@ async fn ping(db: &DatabaseConnection) -> bool {
         tokio::time::timeout(PROBE_TIMEOUT, db.ping()).await,
         Ok(Ok(()))
     )
+}
+
+/// The read replicas (`--database-read-url`): query operations read there, each from the next
+/// in turn. A replica found unreachable is passed over (its share of queries reads the primary)
+/// while it is probed, as [`Availability`] does for the primary. Replicas stream from the
+/// primary asynchronously, so what they answer may lag it by their replay delay.
+#[derive(Clone, Default)]
+pub struct Readers(Arc<ReadersInner>);
+
+#[derive(Default)]
+struct ReadersInner {
+    replicas: Vec<Availability>,
+    next: std::sync::atomic::AtomicUsize,
+}
+
+impl Readers {
+    pub fn new(replicas: Vec<DatabaseConnection>) -> Self {
+        Readers(Arc::new(ReadersInner {
+            replicas: replicas.into_iter().map(Availability::new).collect(),
+            next: std::sync::atomic::AtomicUsize::new(0),
+        }))
+    }
+
+    /// How many replicas there are.
+    pub fn len(&self) -> usize {
+        self.0.replicas.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.replicas.is_empty()
+    }
+
+    /// The replica the next query reads: the next in turn that is not down, or `None` (read
+    /// the primary) when there are none or every one is down.
+    pub fn next(&self) -> Option<&Availability> {
+        let replicas = &self.0.replicas;
+        if replicas.is_empty() {
+            return None;
+        }
+        let start = self.0.next.fetch_add(1, Ordering::Relaxed);
+        (0..replicas.len())
+            .map(|offset| &replicas[(start + offset) % replicas.len()])
+            .find(|replica| !replica.is_down())
+    }
+
+    /// Pings every replica (at once, each within [`PROBE_TIMEOUT`]); the positions, in the
+    /// order they were configured, of those that did not answer.
+    pub async fn unreachable(&self) -> Vec<usize> {
+        let checks = self.0.replicas.iter().map(Availability::check);
+        futures_util::future::join_all(checks)
+            .await
+            .into_iter()
+            .enumerate()
+            .filter_map(|(position, up)| (!up).then_some(position))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The position of the replica `readers.next()` picks.
+    fn picked(readers: &Readers) -> Option<usize> {
+        let replica = readers.next()?;
+        readers
+            .0
+            .replicas
+            .iter()
+            .position(|r| std::ptr::eq(r, replica))
+    }
+
+    #[tokio::test]
+    async fn read_replicas_take_turns_and_one_that_is_down_is_passed_over() {
+        assert_eq!(
+            picked(&Readers::default()),
+            None,
+            "no replicas: the primary"
+        );
+        let mut replicas = Vec::new();
+        for _ in 0..3 {
+            replicas.push(connect(&DbConfig::new("sqlite::memory:")).await.unwrap());
+        }
+        let readers = Readers::new(replicas);
+        let turns: Vec<_> = (0..6).map(|_| picked(&readers)).collect();
+        assert_eq!(turns, [0, 1, 2, 0, 1, 2].map(Some));
+        readers.0.replicas[1].mark_down();
+        let turns: Vec<_> = (0..4).map(|_| picked(&readers)).collect();
+        assert!(!turns.contains(&Some(1)), "{turns:?}");
+        assert!(turns.iter().all(Option::is_some), "{turns:?}");
+        for replica in &readers.0.replicas {
+            replica.mark_down();
+        }
+        assert_eq!(picked(&readers), None, "every replica down: the primary");
+    }
 }

@@ -10,6 +10,8 @@
 //!   `application/json`, whose clients cannot tell a GraphQL error from an HTTP one (the
 //!   specification's SHOULD). Once execution starts the status is 200.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationType};
 use async_graphql::{ServerError, Variables};
 use axum::body::Bytes;
@@ -290,6 +292,25 @@ pub(crate) struct Incoming {
     pub document_id: Option<String>,
 }
 
+/// What the operations of one request (a batch's, or the one) share: the deadline, the context
+/// the request carries, and whether one of them wrote: the queries after a mutation read the
+/// primary, not a read replica (they may read what it wrote).
+struct Shared<'a> {
+    deadline: Instant,
+    carried: &'a Carried,
+    wrote: AtomicBool,
+}
+
+impl<'a> Shared<'a> {
+    fn new(deadline: Instant, carried: &'a Carried) -> Self {
+        Shared {
+            deadline,
+            carried,
+            wrote: AtomicBool::new(false),
+        }
+    }
+}
+
 /// Runs one operation, which must finish by `deadline`: the request's, shared by every
 /// operation of a batch; records it in the metrics and in its trace span when they are on.
 async fn run(
@@ -297,12 +318,11 @@ async fn run(
     principal: &Principal,
     request: Incoming,
     over_get: bool,
-    deadline: Instant,
-    carried: &Carried,
+    shared: &Shared<'_>,
 ) -> Answer {
     let span = crate::telemetry::operation_span();
     if state.metrics.is_none() && span.is_none() {
-        return run_operation(state, principal, request, over_get, deadline, carried, None).await;
+        return run_operation(state, principal, request, over_get, shared, None).await;
     }
     let started = Instant::now();
     let mut selected = Selected::default();
@@ -311,8 +331,7 @@ async fn run(
         principal,
         request,
         over_get,
-        deadline,
-        carried,
+        shared,
         Some(&mut selected),
     )
     .instrument(span.clone())
@@ -347,8 +366,7 @@ async fn run_operation(
     principal: &Principal,
     incoming: Incoming,
     over_get: bool,
-    deadline: Instant,
-    carried: &Carried,
+    shared: &Shared<'_>,
     selected: Option<&mut Selected>,
 ) -> Answer {
     // The checks async-graphql has no setting for, here rather than in schema extensions:
@@ -374,25 +392,35 @@ async fn run_operation(
             OperationType::Subscription => "subscription",
         };
     }
-    match operation.map(|(ty, _)| ty) {
+    // Where the operation reads: a query from a read replica (if any), unless an earlier
+    // operation of its batch wrote; a mutation, its payload included, from the primary.
+    let reader = match operation.as_ref().map(|(ty, _)| *ty) {
         Ok(OperationType::Mutation) if over_get => {
             let code = ErrorCode::MethodNotAllowed;
             let error = code.server_error(code.default_message());
             return refusal(code.default_status(), vec![error]);
         }
-        Ok(_) => {}
-        Err(error) => return refusal(StatusCode::BAD_REQUEST, vec![error]),
-    }
+        Ok(OperationType::Mutation) => {
+            shared.wrote.store(true, Ordering::Relaxed);
+            None
+        }
+        Ok(_) if shared.wrote.load(Ordering::Relaxed) => None,
+        Ok(_) => state.readers.next(),
+        Err(error) => return refusal(StatusCode::BAD_REQUEST, vec![error.clone()]),
+    };
     if state.availability.is_down() {
         return database_unavailable();
     }
     request.set_parsed_query(document);
-    let context = RequestContext::new(state.db.clone(), Some(principal.clone()), true);
+    let db = reader
+        .map_or(&state.db, crate::db::Availability::db)
+        .clone();
+    let context = RequestContext::new(db, Some(principal.clone()), true);
     let request = request.data(context);
     // The operation runs on a single-threaded executor, so its DataLoader batches each level
     // whole (see `RequestContext::new`); the handler itself stays on the multi-threaded runtime.
     let schema = state.schema.clone();
-    let carried = carried.clone();
+    let carried = shared.carried.clone();
     // Aborting the pinned task drops the operation's future on its executor at its next await
     // point (tokio-util's `spawn_pinned` forwards the abort); the handle aborts on drop too,
     // so an operation whose client went away (the handler dropped) stops as well, instead of
@@ -405,7 +433,7 @@ async fn run_operation(
     let mut task = AbortOnDropHandle::new(state.executors.spawn_pinned(move || {
         carried.run(async move { Executed::of(schema.execute(request).await) }.instrument(span))
     }));
-    let executed = match tokio::time::timeout_at(deadline, &mut task).await {
+    let executed = match tokio::time::timeout_at(shared.deadline, &mut task).await {
         Ok(Ok(executed)) => executed,
         Ok(Err(error)) => {
             tracing::error!(error = %error, "operation task failed");
@@ -425,7 +453,7 @@ async fn run_operation(
         },
         Executed::Failed(code, Ok(bytes)) => {
             if code == ErrorCode::DatabaseUnavailable {
-                state.availability.mark_down();
+                reader.unwrap_or(&state.availability).mark_down();
             }
             Answer {
                 body: Body::Ran(bytes),
@@ -633,8 +661,7 @@ pub async fn post(
                     &principal,
                     request,
                     false,
-                    deadline,
-                    &Carried::here(&headers),
+                    &Shared::new(deadline, &Carried::here(&headers)),
                 )
                 .await,
             ),
@@ -664,6 +691,7 @@ async fn batch(
     let mut status = StatusCode::OK;
     let mut retry_after = None;
     let mut answers = vec![b'['];
+    let shared = Shared::new(deadline, carried);
     for (index, item) in items.into_iter().enumerate() {
         if index > 0 {
             answers.push(b',');
@@ -671,7 +699,7 @@ async fn batch(
         let body = match parse_request(item) {
             Ok(_) if Instant::now() >= deadline => timed_out(state).body,
             Ok(request) => {
-                let answer = run(state, principal, request, false, deadline, carried).await;
+                let answer = run(state, principal, request, false, &shared).await;
                 if answer.retry_after.is_some() {
                     status = answer.status;
                     retry_after = answer.retry_after;
@@ -742,8 +770,7 @@ pub async fn get(
         &principal,
         incoming,
         true,
-        deadline,
-        &Carried::here(&headers),
+        &Shared::new(deadline, &Carried::here(&headers)),
     )
     .await;
     let mut response = finish(media, answer);

@@ -102,15 +102,34 @@ pub struct Inner {
     pub config: HttpConfig,
     /// The server's metrics, when `config.metrics` asks for them.
     pub metrics: Option<Arc<metrics::Metrics>>,
+    /// Where query operations read (none: the primary, `db`).
+    pub readers: crate::db::Readers,
 }
 
 impl AppState {
     /// The state of a server on `db`, verifying tokens with `auth`.
     pub fn new(
+        services: Services,
+        auth: Arc<Authenticator>,
+        limits: Limits,
+        config: HttpConfig,
+    ) -> Self {
+        Self::with_readers(
+            services,
+            auth,
+            limits,
+            config,
+            crate::db::Readers::default(),
+        )
+    }
+
+    /// The same, with query operations reading from `readers` (read replicas of `db`).
+    pub fn with_readers(
         mut services: Services,
         auth: Arc<Authenticator>,
         limits: Limits,
         config: HttpConfig,
+        readers: crate::db::Readers,
     ) -> Self {
         let db = services.db.clone();
         let metrics = config
@@ -144,6 +163,7 @@ impl AppState {
             documents,
             config,
             metrics,
+            readers,
         }))
     }
 }

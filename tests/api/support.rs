@@ -577,4 +577,230 @@ pub fn encode(text: &str) -> String {
             other => format!("%{other:02X}"),
         })
         .collect()
+/// A PostgreSQL database of the test's own on `TEST_DATABASE_URL`'s server (for tests whose
+/// servers are processes: they cannot be given a schema search path), dropped when this is,
+/// connections and all, even when the test fails.
+pub struct OwnDatabase {
+    admin_url: String,
+    pub name: String,
+    pub url: String,
+}
+
+impl OwnDatabase {
+    /// `None` when `TEST_DATABASE_URL` is not set (outside CI).
+    pub async fn create() -> Option<OwnDatabase> {
+        if !postgres_configured() {
+            eprintln!("TEST_DATABASE_URL not set: PostgreSQL test skipped");
+            return None;
+        }
+        let admin_url = std::env::var("TEST_DATABASE_URL").expect("checked above");
+        let name = format!("test_{}", uuid::Uuid::new_v4().simple());
+        let admin = sea_orm::Database::connect(admin_url.as_str())
+            .await
+            .expect("connect to TEST_DATABASE_URL");
+        admin
+            .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+            .await
+            .expect("create the test's database");
+        admin.close().await.ok();
+        let mut url = reqwest::Url::parse(&admin_url).expect("TEST_DATABASE_URL is a URL");
+        url.set_path(&format!("/{name}"));
+        Some(OwnDatabase {
+            admin_url,
+            name,
+            url: url.to_string(),
+        })
+    }
+}
+
+impl Drop for OwnDatabase {
+    fn drop(&mut self) {
+        let (url, name) = (self.admin_url.clone(), self.name.clone());
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            runtime.block_on(async {
+                let db = sea_orm::Database::connect(url.as_str()).await.ok()?;
+                db.execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                    .await
+                    .ok()
+            })
+        })
+        .join();
+    }
+}
+
+/// A `brokergraph` process the test started (e.g. `serve`), listening on 127.0.0.1, its
+/// output in a file; killed (SIGKILL) when dropped, so none outlives a failed test.
+pub struct Process {
+    child: Option<std::process::Child>,
+    args: Vec<String>,
+    pub address: std::net::SocketAddr,
+    log: std::path::PathBuf,
+}
+
+/// How long a process may take to answer `/readyz` (migrations included).
+const READY_WITHIN: std::time::Duration = std::time::Duration::from_secs(60);
+
+impl Process {
+    /// Starts `brokergraph ARGS --listen 127.0.0.1:0` with none of the environment's
+    /// configuration, and waits until `/readyz` answers 200. Its output goes to `log`.
+    pub async fn start(args: Vec<String>, log: std::path::PathBuf) -> Process {
+        let mut process = Process {
+            child: None,
+            args,
+            address: "127.0.0.1:0".parse().expect("address"),
+            log,
+        };
+        process.spawn();
+        process.address = process.listening_at().await;
+        process.wait_ready().await;
+        process
+    }
+
+    fn spawn(&mut self) {
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("open the process's log");
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_brokergraph"));
+        for (name, _) in std::env::vars_os() {
+            let name = name.to_string_lossy();
+            if name.starts_with("BROKERGRAPH_") || name == "DATABASE_URL" {
+                command.env_remove(name.as_ref());
+            }
+        }
+        command
+            .args(&self.args)
+            .args(["--listen", &self.address.to_string()])
+            .stdin(std::process::Stdio::null())
+            .stdout(out.try_clone().expect("log file"))
+            .stderr(out);
+        self.child = Some(command.spawn().expect("start brokergraph"));
+    }
+
+    /// The address the process printed it serves at.
+    async fn listening_at(&mut self) -> std::net::SocketAddr {
+        const MARK: &str = "brokergraph is serving GraphQL at http://";
+        let deadline = std::time::Instant::now() + READY_WITHIN;
+        loop {
+            let log = self.log();
+            if let Some(rest) = log.lines().find_map(|line| line.split_once(MARK)) {
+                let address = rest.1.trim_end_matches("/graphql");
+                return address.parse().expect("a socket address");
+            }
+            self.assert_running(deadline);
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
+    fn assert_running(&mut self, deadline: std::time::Instant) {
+        if let Some(status) = self
+            .child
+            .as_mut()
+            .and_then(|c| c.try_wait().ok().flatten())
+        {
+            panic!("brokergraph exited ({status}):\n{}", self.log());
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "brokergraph not ready within {READY_WITHIN:?}:\n{}",
+            self.log()
+        );
+    }
+
+    /// Waits until `/readyz` answers 200.
+    pub async fn wait_ready(&mut self) {
+        let deadline = std::time::Instant::now() + READY_WITHIN;
+        let client = reqwest::Client::new();
+        loop {
+            let ready = client
+                .get(self.url("/readyz"))
+                .timeout(std::time::Duration::from_secs(2))
+                .send()
+                .await
+                .is_ok_and(|response| response.status() == reqwest::StatusCode::OK);
+            if ready {
+                return;
+            }
+            self.assert_running(deadline);
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.address)
+    }
+
+    /// Everything the process (and its earlier runs) wrote.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Whether the process was started and not stopped since.
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
+    }
+
+    /// SIGKILL: the process stops at once, mid-request.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().ok();
+            child.wait().ok();
+        }
+    }
+
+    /// SIGTERM, then waits for the process to finish its in-flight requests and exit.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("the process runs");
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -TERM failed");
+        let deadline = std::time::Instant::now() + READY_WITHIN;
+        loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                return status;
+            }
+            if std::time::Instant::now() > deadline {
+                child.kill().ok();
+                panic!("brokergraph did not stop on SIGTERM:\n{}", self.log());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    /// Starts the process again on the same address, and waits until it is ready.
+    pub async fn restart(&mut self) {
+        self.spawn();
+        self.wait_ready().await;
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// POSTs a GraphQL request with `token` to `url` (a real socket); the answer's JSON.
+pub async fn post_graphql(
+    client: &reqwest::Client,
+    url: &str,
+    token: &str,
+    query: &str,
+    variables: Value,
+) -> reqwest::Result<Value> {
+    client
+        .post(url)
+        .bearer_auth(token)
+        .json(&json!({ "query": query, "variables": variables }))
+        .send()
+        .await?
+        .json()
+        .await
 }
