@@ -163,6 +163,9 @@ catalogue! {
         PartnerCenterNotConfigured = "PARTNER_CENTER_NOT_CONFIGURED", OK, "this broker has no Partner Center connection: a broker admin configures one with `configurePartnerCenterConnection`";
         /// Microsoft Entra or Partner Center refused the broker's credentials.
         PartnerCenterAuthFailed = "PARTNER_CENTER_AUTH_FAILED", OK, "Microsoft refused the broker's Partner Center credentials";
+        /// A synchronization of the broker is running (here or on another replica);
+        /// `extensions.retryAfter` says when its lease ends.
+        SyncInProgress = "SYNC_IN_PROGRESS", OK, "a synchronization of this broker with Partner Center is running; retry shortly";
     }
 }
 

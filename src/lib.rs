@@ -20,3 +20,4 @@ pub mod keyfile;
 pub mod partner_center;
 pub mod scope;
 pub mod seed;
+pub mod sync_command;

@@ -28,5 +28,6 @@ mod request_ids;
 mod schema_file;
 mod scope_matrix;
 mod statements;
+mod sync;
 mod tenancy;
 mod websocket;
