@@ -496,3 +496,45 @@ async fn should_sync_a_broker_from_the_command_line_with_progress_and_a_summary(
     assert!(!refused.status.success());
     assert!(text(&refused.stderr).contains("no broker has the slug `nosuch`"));
 }
+
+/// `serve --sync-interval` synchronizes every broker periodically (here with the built-in
+/// sandbox and the seeded demo brokers); an interval of zero is refused.
+#[tokio::test]
+async fn should_sync_every_broker_periodically_while_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    let refused = fail(brokergraph(dir.path()).args(["serve", "--sync-interval", "0s"]));
+    assert!(refused.contains("more than zero"), "{refused}");
+    let Running {
+        server: _server,
+        address,
+        token,
+        ..
+    } = serve(dir.path(), &["--sync-interval", "1s"]);
+
+    let http = reqwest::Client::builder().timeout(BOUND).build().unwrap();
+    let query = "{ brokers { edges { node { slug lastSyncRun { status startedBy } } } } }";
+    let deadline = Instant::now() + BOUND;
+    loop {
+        let body: Value = http
+            .post(format!("http://{address}/graphql"))
+            .bearer_auth(&token)
+            .json(&json!({ "query": query }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let edges = body["data"]["brokers"]["edges"].as_array().unwrap().clone();
+        assert!(!edges.is_empty(), "{body}");
+        let synced = edges.iter().all(|edge| {
+            edge["node"]["lastSyncRun"]
+                == json!({ "status": "SUCCEEDED", "startedBy": "scheduler" })
+        });
+        if synced {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not every broker synced: {body}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

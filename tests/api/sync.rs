@@ -279,17 +279,31 @@ fn sync_of<'a>(state: &'a Value, name: &str) -> &'a Value {
     &edge["node"]["tenant"]["sync"]
 }
 
-async fn should_sync_three_pages_and_report_every_drift_case(backend: Backend) {
+/// The [`world`] against Partner Center's three pages, synchronized once: the first run's answer.
+async fn synced(backend: Backend) -> Option<(MockServer, TestApp, World, Value)> {
     let server = MockServer::start().await;
-    let Some(app) = app(backend, &server).await else {
-        return;
-    };
+    let app = app(backend, &server).await?;
     let world = world(&app, &server).await;
     mount_pages(&server, partner_center()).await;
-
     let (body, codes) = sync(&app, &world.broker).await;
-
     assert!(codes.is_empty(), "{body}");
+    Some((server, app, world, body))
+}
+
+async fn tenant_of(app: &TestApp, organization: &organization::Model) -> tenant::Model {
+    tenant::Entity::find()
+        .filter(tenant::Column::OrganizationId.eq(organization.id))
+        .one(&app.db)
+        .await
+        .unwrap()
+        .expect("a linked tenant")
+}
+
+async fn should_sync_three_pages_and_report_every_drift_case(backend: Backend) {
+    let Some((server, app, world, body)) = synced(backend).await else {
+        return;
+    };
+
     let run = &body["data"]["syncPartnerCenter"]["run"];
     assert_eq!(run["status"], "SUCCEEDED", "{run}");
     assert_eq!(run["startedBy"], "ba@contoso");
@@ -363,12 +377,7 @@ async fn should_sync_three_pages_and_report_every_drift_case(backend: Backend) {
 
     // Fixing the drift, one field at a time, each audited.
     let admin = app.with_token(Some(broker_admin(&world.broker)));
-    let bravo_tenant = tenant::Entity::find()
-        .filter(tenant::Column::OrganizationId.eq(world.drifted.id))
-        .one(&app.db)
-        .await
-        .unwrap()
-        .unwrap();
+    let bravo_tenant = tenant_of(&app, &world.drifted).await;
     let accept =
         |field: &str| json!({ "tenantId": id(Kind::Tenant, bravo_tenant.id), "field": field });
     let (body, codes) = mutate(&admin, ACCEPT, accept("COMPANY_NAME")).await;
@@ -456,14 +465,9 @@ async fn audited_action(app: &TestApp, action: &str) -> bool {
 }
 
 async fn should_keep_the_previous_result_when_a_sync_fails_on_page_2(backend: Backend) {
-    let server = MockServer::start().await;
-    let Some(app) = app(backend, &server).await else {
+    let Some((server, app, world, _)) = synced(backend).await else {
         return;
     };
-    let world = world(&app, &server).await;
-    mount_pages(&server, partner_center()).await;
-    let (body, codes) = sync(&app, &world.broker).await;
-    assert!(codes.is_empty(), "{body}");
     let before = state(&app, &world.broker).await;
 
     // Now Partner Center answers page 1 (all in sync for Bravo), then fails on page 2.
@@ -568,14 +572,9 @@ async fn should_run_only_one_of_two_concurrent_syncs(backend: Backend) {
 }
 
 async fn should_scope_every_sync_field_and_mutation(backend: Backend) {
-    let server = MockServer::start().await;
-    let Some(app) = app(backend, &server).await else {
+    let Some((_server, app, world, _)) = synced(backend).await else {
         return;
     };
-    let world = world(&app, &server).await;
-    mount_pages(&server, partner_center()).await;
-    let (body, codes) = sync(&app, &world.broker).await;
-    assert!(codes.is_empty(), "{body}");
     let other = fixtures::broker(&app.db, "fabrikam", "Fabrikam").await;
     for (email, role) in [
         ("admin@bravo.example", OrganizationRole::OrganizationAdmin),
@@ -663,12 +662,7 @@ async fn should_scope_every_sync_field_and_mutation(backend: Backend) {
     assert_eq!(data["organizations"]["edges"], json!([]));
 
     // Mutations: the broker's admins and the platform only; elsewhere as if it did not exist.
-    let bravo_tenant = tenant::Entity::find()
-        .filter(tenant::Column::OrganizationId.eq(org))
-        .one(&app.db)
-        .await
-        .unwrap()
-        .unwrap();
+    let bravo_tenant = tenant_of(&app, &world.drifted).await;
     let attempts = [
         (SYNC, json!({ "brokerId": id(Kind::Broker, broker_id) })),
         (

@@ -26,8 +26,8 @@ use entity::{
 use futures_util::{StreamExt, TryStreamExt};
 use sea_orm::sea_query::LockType;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
-    IntoActiveModel, QueryFilter, QueryOrder, QuerySelect,
+    ActiveModelTrait, ActiveValue, ColumnTrait, ConnectionTrait, DatabaseConnection,
+    DatabaseTransaction, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect,
 };
 use uuid::Uuid;
 
@@ -47,6 +47,8 @@ pub const PAGE_SIZE: u32 = 100;
 const MAX_PAGES: u32 = 10_000;
 /// Admin relationships (GDAP) read at once.
 const RELATIONSHIP_CHECKS: usize = 8;
+/// Runs kept per broker: the most recent ones (and the current one, however old).
+const KEEP_RUNS: u64 = 50;
 /// Rows written per statement (well under SQLite's and PostgreSQL's parameter limits).
 const CHUNK: usize = 500;
 
@@ -399,6 +401,25 @@ fn count(n: usize) -> i32 {
     i32::try_from(n).unwrap_or(i32::MAX)
 }
 
+/// Inserts `rows`, [`CHUNK`] to a statement.
+async fn insert_all<M, A>(txn: &DatabaseTransaction, rows: &[M]) -> Result<(), sea_orm::DbErr>
+where
+    M: IntoActiveModel<A> + Clone,
+    A: ActiveModelTrait + Send,
+{
+    for chunk in rows.chunks(CHUNK) {
+        A::Entity::insert_many(
+            chunk
+                .iter()
+                .cloned()
+                .map(IntoActiveModel::into_active_model),
+        )
+        .exec(txn)
+        .await?;
+    }
+    Ok(())
+}
+
 /// Stores what `run` found and makes it the broker's current result, in one transaction.
 async fn finish(
     db: &DatabaseConnection,
@@ -433,26 +454,8 @@ async fn finish(
     );
     let needs_consent = findings.tenants.iter().filter(|r| r.needs_consent).count();
     let unlinked = findings.unlinked.len();
-    for chunk in findings.tenants.chunks(CHUNK) {
-        sync_tenant_result::Entity::insert_many(
-            chunk
-                .iter()
-                .cloned()
-                .map(IntoActiveModel::into_active_model),
-        )
-        .exec(&txn)
-        .await?;
-    }
-    for chunk in findings.unlinked.chunks(CHUNK) {
-        sync_customer::Entity::insert_many(
-            chunk
-                .iter()
-                .cloned()
-                .map(IntoActiveModel::into_active_model),
-        )
-        .exec(&txn)
-        .await?;
-    }
+    insert_all(&txn, &findings.tenants).await?;
+    insert_all(&txn, &findings.unlinked).await?;
     let now = Utc::now();
     let mut row = run.into_active_model();
     row.status = ActiveValue::Set(SyncRunStatus::Succeeded);
@@ -497,6 +500,33 @@ async fn fail(db: &DatabaseConnection, run: sync_run::Model, error: &ApiError) {
     }
 }
 
+/// Deletes the broker's runs beyond the [`KEEP_RUNS`] most recent, except the current one, so
+/// that a periodic sync does not grow the table without end.
+async fn prune(db: &DatabaseConnection, broker_id: Uuid) -> Result<(), ApiError> {
+    let current = broker_sync::Entity::find_by_id(broker_id)
+        .one(db)
+        .await?
+        .and_then(|row| row.current_run_id);
+    let old: Vec<Uuid> = sync_run::Entity::find()
+        .select_only()
+        .column(sync_run::Column::Id)
+        .filter(sync_run::Column::BrokerId.eq(broker_id))
+        .order_by_desc(sync_run::Column::StartedAt)
+        .order_by_desc(sync_run::Column::Id)
+        .offset(KEEP_RUNS)
+        .into_tuple()
+        .all(db)
+        .await?;
+    let old: Vec<Uuid> = old.into_iter().filter(|id| Some(*id) != current).collect();
+    for chunk in old.chunks(CHUNK) {
+        sync_run::Entity::delete_many()
+            .filter(sync_run::Column::Id.is_in(chunk.iter().copied()))
+            .exec(db)
+            .await?;
+    }
+    Ok(())
+}
+
 /// Synchronizes one broker with its Partner Center customers; `started_by` is recorded on
 /// the run. Answers the finished run, or the error the run failed with (recorded on the run,
 /// which stays readable as the broker's last).
@@ -536,6 +566,9 @@ pub async fn run(
         Ok(findings) => finish(&services.db, started.clone(), findings).await,
         Err(error) => Err(error),
     };
+    if prune(&services.db, broker_id).await.is_err() {
+        tracing::warn!(broker = %broker_id, "could not delete old sync runs");
+    }
     match outcome {
         Ok(finished) => {
             tracing::info!(
