@@ -138,6 +138,13 @@ pub enum Command {
         #[arg(long, default_value = "1h", value_parser = dev::parse_ttl)]
         ttl: std::time::Duration,
     },
+    /// Synchronize brokers with Partner Center (every broker, or the one named), then print a
+    /// summary; fails when a synchronization does.
+    Sync {
+        /// Only the broker with this slug.
+        #[arg(long, value_name = "SLUG")]
+        broker: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -251,6 +258,11 @@ pub struct ServeArgs {
         global = true
     )]
     pub require_trusted_documents: bool,
+
+    /// Synchronize every broker with Partner Center this often while serving (`30m`, `6h`);
+    /// off when unset.
+    #[arg(long, env = "BROKERGRAPH_SYNC_INTERVAL", value_parser = sync_interval, global = true)]
+    pub sync_interval: Option<Duration>,
 }
 
 impl ServeArgs {
@@ -302,6 +314,15 @@ impl ServeArgs {
             header_read_timeout: Duration::from_secs(self.header_read_timeout_seconds),
         }
     }
+}
+
+/// A `--sync-interval`: a duration like `--ttl`'s, more than zero.
+fn sync_interval(text: &str) -> Result<Duration, String> {
+    let interval = dev::parse_ttl(text)?;
+    if interval.is_zero() {
+        return Err("the interval must be more than zero (leave it unset for none)".into());
+    }
+    Ok(interval)
 }
 
 /// Installs the log lines' subscriber and, with `--otlp-endpoint`, the OpenTelemetry layer;
@@ -427,8 +448,39 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", dev::mint(&secret, &request)?);
             Ok(())
         }
+        Command::Sync { broker } => {
+            let services = services(&cli).await?;
+            crate::sync_command::run(&services, broker.as_deref()).await
+        }
         Command::Serve => serve(&cli).await,
     }
+}
+
+/// The key that seals credentials and every broker's Partner Center, from the flags.
+fn partner_center_services(
+    cli: &Cli,
+) -> anyhow::Result<(
+    crate::crypto::CredentialCipher,
+    std::sync::Arc<crate::partner_center::connections::PartnerCenters>,
+)> {
+    let credential_key_file =
+        dev::sqlite_file(&cli.database_url).map(|file| dev::beside(&file, "credential-key"));
+    let cipher = cli.credentials.resolve(credential_key_file.as_deref())?;
+    let partner_centers = std::sync::Arc::new(cli.partner_center.build()?);
+    Ok((cipher, partner_centers))
+}
+
+/// What the domain needs, outside a server (`brokergraph sync`): the database migrated.
+async fn services(cli: &Cli) -> anyhow::Result<Services> {
+    let (cipher, partner_centers) = partner_center_services(cli)?;
+    let db = connect(cli).await?;
+    db::migrate(&db).await.context("migration failed")?;
+    Ok(Services {
+        db,
+        partner_centers,
+        cipher,
+        partner_center_deadline: cli.partner_center.deadline(),
+    })
 }
 
 /// The file beside the embedded database that holds its generated secret.
@@ -461,10 +513,7 @@ async fn serve(cli: &Cli) -> anyhow::Result<()> {
         _ => None,
     };
     let config = cli.serve.http_config(dev_token.clone())?;
-    let credential_key_file =
-        dev::sqlite_file(&cli.database_url).map(|file| dev::beside(&file, "credential-key"));
-    let cipher = cli.credentials.resolve(credential_key_file.as_deref())?;
-    let partner_centers = std::sync::Arc::new(cli.partner_center.build()?);
+    let (cipher, partner_centers) = partner_center_services(cli)?;
     let db = connect(cli).await?;
     db::migrate(&db).await.context("migration failed")?;
     let readers = connect_readers(cli, &db).await?;
@@ -481,6 +530,16 @@ async fn serve(cli: &Cli) -> anyhow::Result<()> {
         cipher,
         partner_center_deadline: cli.partner_center.deadline(),
     };
+    if let Some(interval) = cli.serve.sync_interval {
+        tracing::info!(
+            seconds = interval.as_secs(),
+            "synchronizing every broker with Partner Center periodically"
+        );
+        tokio::spawn(crate::domain::sync::schedule::periodically(
+            services.clone(),
+            interval,
+        ));
+    }
     let metrics_wanted = config.metrics.is_some();
     let state = AppState::with_readers(
         services,

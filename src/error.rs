@@ -174,6 +174,9 @@ catalogue! {
         PersistedQueryVersionNotSupported = "PERSISTED_QUERY_VERSION_NOT_SUPPORTED", BAD_REQUEST, "Unsupported persisted query version: only version 1 is supported";
         /// `--require-trusted-documents`: the operation is not one of the trusted documents.
         PersistedQueryRequired = "PERSISTED_QUERY_REQUIRED", BAD_REQUEST, "this server runs only trusted documents: send a `documentId` or `extensions.persistedQuery` of its manifest";
+        /// A synchronization of the broker is running (here or on another replica);
+        /// `extensions.retryAfter` says when its lease ends.
+        SyncInProgress = "SYNC_IN_PROGRESS", OK, "a synchronization of this broker with Partner Center is running; retry shortly";
     }
 }
 

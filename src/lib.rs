@@ -22,3 +22,4 @@ pub mod partner_center;
 pub mod scope;
 pub mod seed;
 pub mod telemetry;
+pub mod sync_command;

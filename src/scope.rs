@@ -287,3 +287,31 @@ impl Scoped for AuditEvent {
         }
     }
 }
+
+/// A broker's synchronization findings: its tenants' results are visible where the tenant is
+/// (an organization sees its own); the customers no organization holds, to the broker only.
+impl Scoped for SyncTenantResult {
+    fn visible(scope: &Scope) -> Condition {
+        use entity::sync_tenant_result::Column;
+        match scope {
+            Scope::Everything => Condition::all(),
+            Scope::Broker(broker) => Condition::all().add(Column::BrokerId.eq(*broker)),
+            Scope::Organization(organization) | Scope::Member { organization, .. } => {
+                Condition::all().add(Column::OrganizationId.eq(*organization))
+            }
+            Scope::Nothing => none(),
+        }
+    }
+}
+
+impl Scoped for SyncCustomer {
+    fn visible(scope: &Scope) -> Condition {
+        match scope {
+            Scope::Everything => Condition::all(),
+            Scope::Broker(broker) => {
+                Condition::all().add(entity::sync_customer::Column::BrokerId.eq(*broker))
+            }
+            Scope::Organization(_) | Scope::Member { .. } | Scope::Nothing => none(),
+        }
+    }
+}

@@ -83,3 +83,31 @@ pub enum ProvisioningState {
     #[sea_orm(string_value = "FAILED")]
     Failed,
 }
+
+/// How a synchronization with Partner Center went.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(32))")]
+pub enum SyncRunStatus {
+    #[sea_orm(string_value = "RUNNING")]
+    Running,
+    #[sea_orm(string_value = "SUCCEEDED")]
+    Succeeded,
+    #[sea_orm(string_value = "FAILED")]
+    Failed,
+}
+
+/// A linked tenant compared with its Partner Center customer.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(32))")]
+pub enum TenantSyncState {
+    #[sea_orm(string_value = "IN_SYNC")]
+    InSync,
+    #[sea_orm(string_value = "DRIFTED")]
+    Drifted,
+    #[sea_orm(string_value = "MISSING")]
+    Missing,
+}

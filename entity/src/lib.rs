@@ -3,6 +3,7 @@
 
 pub mod audit_event;
 pub mod broker;
+pub mod broker_sync;
 pub mod enums;
 pub mod organization;
 pub mod partner_center_connection;
@@ -13,6 +14,9 @@ pub mod service;
 pub mod service_account;
 pub mod subscription;
 pub mod subscription_assignment;
+pub mod sync_customer;
+pub mod sync_run;
+pub mod sync_tenant_result;
 pub mod tenant;
 pub mod tenant_claim;
 pub mod unlinked_customer;
@@ -21,6 +25,7 @@ pub mod user;
 pub mod prelude {
     pub use super::audit_event::Entity as AuditEvent;
     pub use super::broker::Entity as Broker;
+    pub use super::broker_sync::Entity as BrokerSync;
     pub use super::organization::Entity as Organization;
     pub use super::partner_center_connection::Entity as PartnerCenterConnection;
     pub use super::persisted_query::Entity as PersistedQuery;
@@ -30,6 +35,9 @@ pub mod prelude {
     pub use super::service_account::Entity as ServiceAccount;
     pub use super::subscription::Entity as Subscription;
     pub use super::subscription_assignment::Entity as SubscriptionAssignment;
+    pub use super::sync_customer::Entity as SyncCustomer;
+    pub use super::sync_run::Entity as SyncRun;
+    pub use super::sync_tenant_result::Entity as SyncTenantResult;
     pub use super::tenant::Entity as Tenant;
     pub use super::tenant_claim::Entity as TenantClaim;
     pub use super::unlinked_customer::Entity as UnlinkedCustomer;

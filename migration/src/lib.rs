@@ -18,6 +18,7 @@ mod m20261201_000011_create_tenant_claims;
 mod m20261201_111500_create_rate_limit_hits;
 mod m20261201_140000_create_partner_center_connections;
 mod m20261202_100000_create_persisted_queries;
+mod m20261202_110000_create_sync;
 
 pub struct Migrator;
 
@@ -39,6 +40,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_111500_create_rate_limit_hits::Migration),
             Box::new(m20261201_140000_create_partner_center_connections::Migration),
             Box::new(m20261202_100000_create_persisted_queries::Migration),
+            Box::new(m20261202_110000_create_sync::Migration),
         ]
     }
 }

@@ -420,3 +420,151 @@ fn should_refuse_to_serve_a_trusted_documents_manifest_whose_hash_does_not_match
     ]));
     assert!(stderr.contains("--trusted-documents"), "{stderr}");
 }
+
+/// `brokergraph sync` (issue 13 item 5) against a local fake of Partner Center, on the
+/// embedded database: plain progress lines off a terminal, a summary, the run stored.
+#[tokio::test(flavor = "multi_thread")]
+async fn should_sync_a_broker_from_the_command_line_with_progress_and_a_summary() {
+    use wiremock::matchers::{header, method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    let dir = tempfile::tempdir().unwrap();
+    succeed(dir.path(), &["migrate"]);
+    let database = dir.path().join("brokergraph.db");
+    let url = format!("sqlite://{}?mode=rw", database.display());
+    let db = sea_orm::Database::connect(url.as_str()).await.unwrap();
+    let broker = crate::fixtures::broker(&db, "contoso", "Contoso Cloud").await;
+    let organization = crate::fixtures::organization(&db, &broker, "Acme", "DE").await;
+    let linked = crate::fixtures::tenant(&db, &organization).await;
+    let other = uuid::Uuid::new_v4();
+    db.close().await.ok();
+
+    let customer = |tenant_id: uuid::Uuid, name: &str, domain: &str| {
+        json!({ "id": tenant_id,
+                "companyProfile": { "tenantId": tenant_id, "domain": domain, "companyName": name } })
+    };
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v1/customers"))
+        .and(header("MS-ContinuationToken", "next"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "items": [customer(other, "Globex", "globex.onmicrosoft.com")]
+        })))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1/customers"))
+        .and(header("Authorization", "Bearer cli-t0ken"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "items": [customer(linked.microsoft_tenant_id, "Acme", &linked.primary_domain)],
+            "links": { "next": { "headers": [{ "key": "MS-ContinuationToken", "value": "next" }] } }
+        })))
+        .mount(&server)
+        .await;
+    let uri = server.uri();
+    let root = dir.path().to_owned();
+    let sync = move |args: Vec<String>| {
+        let root = root.clone();
+        let uri = uri.clone();
+        std::thread::spawn(move || {
+            let mut command = brokergraph(&root);
+            command
+                .arg("sync")
+                .args(&args)
+                .args(["--partner-center-url", &uri])
+                .args(["--partner-center-token", "cli-t0ken"])
+                .args(["--partner-center-attempts", "1"]);
+            run(&mut command)
+        })
+        .join()
+        .unwrap()
+    };
+
+    let output = sync(vec!["--broker".into(), "contoso".into()]);
+
+    let stdout = text(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        text(&output.stderr)
+    );
+    assert!(
+        stdout.contains("contoso: page 1 read (1 customers so far)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("contoso: page 2 read (2 customers so far)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "  contoso: 2 customers, 1 in sync, 0 drifted, 0 missing, 0 need a customer-consent service account, 1 unlinked"
+        ),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("cli-t0ken") && !text(&output.stderr).contains("cli-t0ken"));
+    let db = sea_orm::Database::connect(url.as_str()).await.unwrap();
+    let runs = entity::sync_run::Entity::find().all(&db).await.unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].started_by, "cli");
+    assert_eq!(runs[0].unlinked, 1);
+    // A second broker makes the process-wide token ambiguous: that sync fails, loudly.
+    let second = crate::fixtures::broker(&db, "fabrikam", "Fabrikam").await;
+    db.close().await.ok();
+
+    let output = sync(Vec::new());
+
+    assert!(!output.status.success());
+    let stdout = text(&output.stdout);
+    assert!(
+        stdout.contains(&format!("  {}: failed:", second.slug)),
+        "{stdout}"
+    );
+    assert!(stdout.contains("PARTNER_CENTER_NOT_CONFIGURED"), "{stdout}");
+    assert!(text(&output.stderr).contains("synchronizations failed"));
+    let refused = sync(vec!["--broker".into(), "nosuch".into()]);
+    assert!(!refused.status.success());
+    assert!(text(&refused.stderr).contains("no broker has the slug `nosuch`"));
+}
+
+/// `serve --sync-interval` synchronizes every broker periodically (here with the built-in
+/// sandbox and the seeded demo brokers); an interval of zero is refused.
+#[tokio::test]
+async fn should_sync_every_broker_periodically_while_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    let refused = fail(brokergraph(dir.path()).args(["serve", "--sync-interval", "0s"]));
+    assert!(refused.contains("more than zero"), "{refused}");
+    let Running {
+        server: _server,
+        address,
+        token,
+        ..
+    } = serve(dir.path(), &["--sync-interval", "1s"]);
+
+    let http = reqwest::Client::builder().timeout(BOUND).build().unwrap();
+    let query = "{ brokers { edges { node { slug lastSyncRun { status startedBy } } } } }";
+    let deadline = Instant::now() + BOUND;
+    loop {
+        let body: Value = http
+            .post(format!("http://{address}/graphql"))
+            .bearer_auth(&token)
+            .json(&json!({ "query": query }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let edges = body["data"]["brokers"]["edges"].as_array().unwrap().clone();
+        assert!(!edges.is_empty(), "{body}");
+        let synced = edges.iter().all(|edge| {
+            edge["node"]["lastSyncRun"]
+                == json!({ "status": "SUCCEEDED", "startedBy": "scheduler" })
+        });
+        if synced {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not every broker synced: {body}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

@@ -31,6 +31,7 @@ mod request_ids;
 mod schema_file;
 mod scope_matrix;
 mod statements;
+mod sync;
 mod tenancy;
 mod traces;
 mod websocket;

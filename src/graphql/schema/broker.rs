@@ -61,6 +61,40 @@ impl Broker {
         super::partner_connection::of_broker(ctx, self.0.id).await
     }
 
+    /// The broker's most recent synchronization with Partner Center, whatever its outcome;
+    /// null before the first, and for organization roles.
+    async fn last_sync_run(&self, ctx: &Context<'_>) -> ApiResult<Option<super::sync::SyncRun>> {
+        super::sync::last_run(ctx, self.0.id).await
+    }
+
+    /// The synchronization whose result is current (the last that succeeded); null before the
+    /// first, and for organization roles.
+    async fn current_sync_run(&self, ctx: &Context<'_>) -> ApiResult<Option<super::sync::SyncRun>> {
+        super::sync::current_run(ctx, self.0.id).await
+    }
+
+    /// Partner Center customers of the broker that no organization holds, each with suggested
+    /// organizations, as the current synchronization found them; null for organization roles.
+    #[graphql(
+        complexity = "crate::graphql::exec::limits::page_cost(first, last) * child_complexity"
+    )]
+    async fn unlinked_partner_center_customers(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> ApiResult<Option<Conn<super::sync::UnlinkedPartnerCenterCustomer>>> {
+        let args = PageArgs {
+            first,
+            after,
+            last,
+            before,
+        };
+        super::sync::unlinked(ctx, self.0.id, args).await
+    }
+
     /// The broker's customer organizations.
     #[graphql(
         complexity = "crate::graphql::exec::limits::page_cost(first, last) * child_complexity"

@@ -13,6 +13,7 @@ pub mod organization;
 pub mod partner_connection;
 pub mod service;
 pub mod subscription;
+pub mod sync;
 pub mod tenancy;
 pub mod tenant;
 pub mod user;

@@ -85,6 +85,12 @@ impl Tenant {
             .map(|row| InPlace(Organization(row)))
     }
 
+    /// How the tenant compares with its Partner Center customer, as the broker's last
+    /// complete synchronization found it.
+    async fn sync(&self, ctx: &Context<'_>) -> ApiResult<super::sync::TenantSync> {
+        super::sync::of_tenant(ctx, self.0.id).await
+    }
+
     /// The customer-consent service account, when the customer manages the tenant that way.
     async fn service_account(
         &self,
