@@ -14,6 +14,7 @@ use crate::crypto::CredentialKeyConfig;
 use crate::db::{self, DEFAULT_DATABASE_URL, DbConfig};
 use crate::domain::Services;
 use crate::graphql::exec::limits::Limits;
+use crate::http::admission::AdmissionConfig;
 use crate::http::serve::ServeConfig;
 use crate::http::{self, AppState, HttpConfig};
 use crate::partner_center::PartnerCenterConfig;
@@ -197,6 +198,38 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub edge: http::edge::EdgeArgs,
+
+    /// Most operations executing at once in the process (each of a batch counts); over it an
+    /// operation waits `--operation-queue-wait-ms`, then gets 503 `SERVER_BUSY`.
+    #[arg(
+        long,
+        env = "BROKERGRAPH_MAX_CONCURRENT_OPERATIONS",
+        default_value_t = AdmissionConfig::DEFAULTS.max_concurrent_operations as u64,
+        value_parser = clap::value_parser!(u64).range(1..),
+        global = true
+    )]
+    pub max_concurrent_operations: u64,
+
+    /// Most operations executing at once for one caller (a token's subject, role and scope);
+    /// over it an operation waits, then gets 429 `TOO_MANY_CONCURRENT_OPERATIONS`.
+    #[arg(
+        long,
+        env = "BROKERGRAPH_MAX_CONCURRENT_OPERATIONS_PER_PRINCIPAL",
+        default_value_t = AdmissionConfig::DEFAULTS.max_concurrent_operations_per_principal as u64,
+        value_parser = clap::value_parser!(u64).range(1..),
+        global = true
+    )]
+    pub max_concurrent_operations_per_principal: u64,
+
+    /// Milliseconds an operation over a concurrency bound waits for a place before it is
+    /// refused.
+    #[arg(
+        long,
+        env = "BROKERGRAPH_OPERATION_QUEUE_WAIT_MS",
+        default_value_t = AdmissionConfig::DEFAULTS.operation_queue_wait.as_millis() as u64,
+        global = true
+    )]
+    pub operation_queue_wait_ms: u64,
 }
 
 impl ServeArgs {
@@ -216,6 +249,15 @@ impl ServeArgs {
                 (None, false) => None,
             },
             edge: self.edge.config()?,
+            admission: AdmissionConfig {
+                max_concurrent_operations: usize::try_from(self.max_concurrent_operations)
+                    .unwrap_or(usize::MAX),
+                max_concurrent_operations_per_principal: usize::try_from(
+                    self.max_concurrent_operations_per_principal,
+                )
+                .unwrap_or(usize::MAX),
+                operation_queue_wait: Duration::from_millis(self.operation_queue_wait_ms),
+            },
         })
     }
 

@@ -163,6 +163,17 @@ catalogue! {
         PartnerCenterNotConfigured = "PARTNER_CENTER_NOT_CONFIGURED", OK, "this broker has no Partner Center connection: a broker admin configures one with `configurePartnerCenterConnection`";
         /// Microsoft Entra or Partner Center refused the broker's credentials.
         PartnerCenterAuthFailed = "PARTNER_CENTER_AUTH_FAILED", OK, "Microsoft refused the broker's Partner Center credentials";
+        /// A field or directive with more arguments than `--max-arguments` (an operation limit).
+        MaxArgumentsExceeded = "MAX_ARGUMENTS_EXCEEDED", BAD_REQUEST, "a field or directive has too many arguments";
+        /// More fields, arguments, directives and values than `--max-nodes` once fragments are
+        /// expanded: what validation would walk (an operation limit).
+        MaxNodesExceeded = "MAX_NODES_EXCEEDED", BAD_REQUEST, "the query reaches too many fields, arguments, directives and values";
+        /// The process runs `--max-concurrent-operations` already, and none finished within
+        /// `--operation-queue-wait-ms`; retryable.
+        ServerBusy = "SERVER_BUSY", SERVICE_UNAVAILABLE, "the server is running as many operations as it may; retry shortly";
+        /// The caller (token subject, role and scope) runs
+        /// `--max-concurrent-operations-per-principal` already; retryable.
+        TooManyConcurrentOperations = "TOO_MANY_CONCURRENT_OPERATIONS", TOO_MANY_REQUESTS, "you are running as many operations at once as you may; retry shortly";
     }
 }
 
@@ -204,6 +215,10 @@ impl ErrorCode {
                 | Self::BatchLimitExceeded
                 | Self::PayloadTooLarge
                 | Self::RequestTimeout
+                | Self::MaxArgumentsExceeded
+                | Self::MaxNodesExceeded
+                | Self::ServerBusy
+                | Self::TooManyConcurrentOperations
         )
     }
 
@@ -212,7 +227,9 @@ impl ErrorCode {
     /// [`default_status`](Self::default_status) too, rather than 200.
     pub const fn retry_after(self) -> Option<u64> {
         match self {
-            Self::DatabaseUnavailable => Some(1),
+            Self::DatabaseUnavailable | Self::ServerBusy | Self::TooManyConcurrentOperations => {
+                Some(1)
+            }
             _ => None,
         }
     }

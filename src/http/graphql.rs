@@ -328,6 +328,13 @@ async fn run_operation(
     carried: &Carried,
     selected: Option<&mut Selected>,
 ) -> Answer {
+    // A place among the operations running now, before any work on the document: held until
+    // the operation's task ends (on its executor, so an operation cut at its deadline holds
+    // it until it has really stopped).
+    let permit = match state.admission.admit(principal, deadline).await {
+        Ok(permit) => permit,
+        Err(code) => return failure(super::admission::refused(code)),
+    };
     // The checks async-graphql has no setting for, here rather than in schema extensions:
     // a schema with extensions gives up async-graphql's fast path for every field.
     let document = match check_document(&state.limits, &request.query) {
@@ -367,7 +374,10 @@ async fn run_operation(
     // so an operation whose client went away (the handler dropped) stops as well, instead of
     // running on detached.
     let mut task = AbortOnDropHandle::new(state.executors.spawn_pinned(move || {
-        carried.run(async move { Executed::of(schema.execute(request).await) })
+        carried.run(async move {
+            let _permit = permit;
+            Executed::of(schema.execute(request).await)
+        })
     }));
     let executed = match tokio::time::timeout_at(deadline, &mut task).await {
         Ok(Ok(executed)) => executed,

@@ -1,5 +1,6 @@
 //! The HTTP edge: `fn app(state) -> Router`, so tests drive it without a socket.
 
+pub mod admission;
 pub mod edge;
 pub mod graphql;
 pub mod health;
@@ -45,6 +46,8 @@ pub struct HttpConfig {
     pub edge: edge::EdgeConfig,
     /// Whether metrics are recorded, and where `GET /metrics` answers them.
     pub metrics: Option<MetricsAt>,
+    /// How many operations run at once (see [`admission`]).
+    pub admission: admission::AdmissionConfig,
 }
 
 /// Where `GET /metrics` is served.
@@ -68,6 +71,7 @@ impl HttpConfig {
         websocket_init_timeout: Duration::from_secs(10),
         metrics: None,
         edge: edge::EdgeConfig::DEFAULTS,
+        admission: admission::AdmissionConfig::DEFAULTS,
     };
 }
 
@@ -96,6 +100,8 @@ pub struct Inner {
     pub config: HttpConfig,
     /// The server's metrics, when `config.metrics` asks for them.
     pub metrics: Option<Arc<metrics::Metrics>>,
+    /// The operations running now, within the configured bounds.
+    pub admission: admission::Admission,
 }
 
 impl AppState {
@@ -130,6 +136,7 @@ impl AppState {
             websocket_schema,
             auth,
             limits,
+            admission: admission::Admission::new(config.admission),
             config,
             metrics,
         }))
