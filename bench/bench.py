@@ -779,6 +779,15 @@ def main():
     parser.add_argument("--workloads", metavar="LIST",
                         help=f"comma-separated workloads to run (default all: "
                              f"{','.join(WORKLOADS)})")
+    parser.add_argument("--hostile", action="store_true",
+                        help="instead of the comparison: the normal query's (org_detail) p99 "
+                             "unloaded and while two hostile callers (a fragment fan-out and a "
+                             "maximum-cost query, each with its own token and --connections "
+                             "clients) hammer brokergraph on PostgreSQL; issue 12's target is "
+                             "at most 2x")
+    parser.add_argument("--hostile-per-principal", type=int, default=4,
+                        help="--max-concurrent-operations-per-principal of the server in "
+                             "--hostile mode (default 4)")
     args = parser.parse_args()
     if args.workloads:
         chosen = [w.strip() for w in args.workloads.split(",") if w.strip()]
@@ -799,7 +808,7 @@ def main():
     signal.signal(signal.SIGHUP, on_signal)
     started = time.monotonic()
     try:
-        results = run(Bench(args, cleanup))
+        results = (run_hostile if args.hostile else run)(Bench(args, cleanup))
     except BenchError as error:
         log(f"FAILED: {error}")
         return 1
@@ -927,6 +936,69 @@ def run(b):
         server.stop()
     report(b.results)
     return b.results
+
+
+# The hostile callers' queries (`--hostile`): a fan-out of 2^28 fields from 1.5 KB, refused by
+# its measure, and a query costing close to the default complexity limit, which runs.
+HOSTILE_FAN_OUT = "query { ...F28 } fragment F0 on Query { brokers { totalCount } } " + " ".join(
+    f"fragment F{i} on Query {{ ...F{i - 1} ...F{i - 1} }}" for i in range(1, 29))
+HOSTILE_MAX_COST = ("{ brokers(first: 100) { edges { node { name organizations(first: 100) "
+                    "{ edges { node { name country } } } } } } }")
+# Clients of the normal caller: a few, as one application's.
+NORMAL_CONNECTIONS = 4
+
+
+def run_hostile(b):
+    """`--hostile`: brokergraph on PostgreSQL; org_detail's p99 alone, then while two hostile
+    callers hammer the server (each its own token, so each its own share of the concurrency
+    bound). Returns the results (also printed)."""
+    b.peers = []
+    b.base_env["BROKERGRAPH_MAX_CONCURRENT_OPERATIONS_PER_PRINCIPAL"] = str(
+        b.args.hostile_per_principal)
+    seed(b)
+    start_servers(b)
+    build_requests(b)
+    url = b.servers["bg_pg"].url
+    normal = wrk_script(b.tmp, "normal", b.bodies[("org_detail", "bg_pg")], b.token)
+    hostile = []
+    for name, query in (("fan-out", HOSTILE_FAN_OUT), ("max-cost", HOSTILE_MAX_COST)):
+        token = b.brokergraph("token", "--role", "PLATFORM_ADMIN", "--subject",
+                              f"hostile-{name}", "--ttl", "2h",
+                              url=b.pg_url).strip().splitlines()[-1]
+        hostile.append((name, wrk_script(b.tmp, f"hostile-{name}",
+                                         json.dumps({"query": query}).encode(), token)))
+    if b.warmup:
+        run_wrk(url, normal, b.warmup, NORMAL_CONNECTIONS, 1)
+    unloaded = run_wrk(url, normal, b.duration, NORMAL_CONNECTIONS, 1)
+    hammering = {}
+
+    def hammer(name, lua):
+        hammering[name] = run_wrk(url, lua, b.duration + 2, b.args.connections, 1)
+
+    threads = [threading.Thread(target=hammer, args=pair) for pair in hostile]
+    for thread in threads:
+        thread.start()
+    time.sleep(1)
+    loaded = run_wrk(url, normal, b.duration, NORMAL_CONNECTIONS, 1)
+    for thread in threads:
+        thread.join()
+    for server in b.servers.values():
+        server.stop()
+    ratio = loaded["p99_ms"] / unloaded["p99_ms"] if unloaded["p99_ms"] else float("inf")
+    ok = loaded["non2xx"] == 0 and loaded["socket_errors"] == 0 and ratio <= 2
+    print(f"\nhostile callers ({b.args.connections} clients each, "
+          f"--max-concurrent-operations-per-principal {b.args.hostile_per_principal}, "
+          f"{b.duration:.0f} s, {os.cpu_count()} CPUs)")
+    print(f"{'':28} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}")
+    rows = [("normal, unloaded", unloaded), ("normal, under hostile", loaded)]
+    rows += [(f"hostile {name}", r) for name, r in sorted(hammering.items())]
+    for label, r in rows:
+        print(f"{label:28} {r['rps']:9.0f} {r['p50_ms']:8.2f} {r['p99_ms']:8.2f} "
+              f"{r['non2xx']:8}")
+    print(f"normal p99 under hostile / unloaded: {ratio:.2f} (target <= 2): "
+          f"{'met' if ok else 'MISSED'}")
+    return {"ok": ok, "unloaded": unloaded, "loaded": loaded, "hostile": hammering,
+            "p99_ratio": ratio}
 
 
 def seed(b):

@@ -15,6 +15,7 @@ use crate::db::{self, DEFAULT_DATABASE_URL, DbConfig};
 use crate::domain::Services;
 use crate::graphql::exec::documents::{DocumentsConfig, Manifest};
 use crate::graphql::exec::limits::Limits;
+use crate::http::admission::AdmissionConfig;
 use crate::http::serve::ServeConfig;
 use crate::http::{self, AppState, HttpConfig};
 use crate::partner_center::PartnerCenterConfig;
@@ -263,6 +264,38 @@ pub struct ServeArgs {
     /// off when unset.
     #[arg(long, env = "BROKERGRAPH_SYNC_INTERVAL", value_parser = sync_interval, global = true)]
     pub sync_interval: Option<Duration>,
+
+    /// Most operations executing at once in the process (each of a batch counts); over it an
+    /// operation waits `--operation-queue-wait-ms`, then gets 503 `SERVER_BUSY`.
+    #[arg(
+        long,
+        env = "BROKERGRAPH_MAX_CONCURRENT_OPERATIONS",
+        default_value_t = AdmissionConfig::DEFAULTS.max_concurrent_operations as u64,
+        value_parser = clap::value_parser!(u64).range(1..),
+        global = true
+    )]
+    pub max_concurrent_operations: u64,
+
+    /// Most operations executing at once for one caller (a token's subject, role and scope);
+    /// over it an operation waits, then gets 429 `TOO_MANY_CONCURRENT_OPERATIONS`.
+    #[arg(
+        long,
+        env = "BROKERGRAPH_MAX_CONCURRENT_OPERATIONS_PER_PRINCIPAL",
+        default_value_t = AdmissionConfig::DEFAULTS.max_concurrent_operations_per_principal as u64,
+        value_parser = clap::value_parser!(u64).range(1..),
+        global = true
+    )]
+    pub max_concurrent_operations_per_principal: u64,
+
+    /// Milliseconds an operation over a concurrency bound waits for a place before it is
+    /// refused.
+    #[arg(
+        long,
+        env = "BROKERGRAPH_OPERATION_QUEUE_WAIT_MS",
+        default_value_t = AdmissionConfig::DEFAULTS.operation_queue_wait.as_millis() as u64,
+        global = true
+    )]
+    pub operation_queue_wait_ms: u64,
 }
 
 impl ServeArgs {
@@ -283,6 +316,15 @@ impl ServeArgs {
             },
             edge: self.edge.config()?,
             documents: self.documents_config()?,
+            admission: AdmissionConfig {
+                max_concurrent_operations: usize::try_from(self.max_concurrent_operations)
+                    .unwrap_or(usize::MAX),
+                max_concurrent_operations_per_principal: usize::try_from(
+                    self.max_concurrent_operations_per_principal,
+                )
+                .unwrap_or(usize::MAX),
+                operation_queue_wait: Duration::from_millis(self.operation_queue_wait_ms),
+            },
         })
     }
 

@@ -177,6 +177,17 @@ catalogue! {
         /// A synchronization of the broker is running (here or on another replica);
         /// `extensions.retryAfter` says when its lease ends.
         SyncInProgress = "SYNC_IN_PROGRESS", OK, "a synchronization of this broker with Partner Center is running; retry shortly";
+        /// A field or directive with more arguments than `--max-arguments` (an operation limit).
+        MaxArgumentsExceeded = "MAX_ARGUMENTS_EXCEEDED", BAD_REQUEST, "a field or directive has too many arguments";
+        /// More fields, arguments, directives and values than `--max-nodes` once fragments are
+        /// expanded: what validation would walk (an operation limit).
+        MaxNodesExceeded = "MAX_NODES_EXCEEDED", BAD_REQUEST, "the query reaches too many fields, arguments, directives and values";
+        /// The process runs `--max-concurrent-operations` already, and none finished within
+        /// `--operation-queue-wait-ms`; retryable.
+        ServerBusy = "SERVER_BUSY", SERVICE_UNAVAILABLE, "the server is running as many operations as it may; retry shortly";
+        /// The caller (token subject, role and scope) runs
+        /// `--max-concurrent-operations-per-principal` already; retryable.
+        TooManyConcurrentOperations = "TOO_MANY_CONCURRENT_OPERATIONS", TOO_MANY_REQUESTS, "you are running as many operations at once as you may; retry shortly";
     }
 }
 
@@ -218,6 +229,10 @@ impl ErrorCode {
                 | Self::BatchLimitExceeded
                 | Self::PayloadTooLarge
                 | Self::RequestTimeout
+                | Self::MaxArgumentsExceeded
+                | Self::MaxNodesExceeded
+                | Self::ServerBusy
+                | Self::TooManyConcurrentOperations
         )
     }
 
@@ -226,7 +241,9 @@ impl ErrorCode {
     /// [`default_status`](Self::default_status) too, rather than 200.
     pub const fn retry_after(self) -> Option<u64> {
         match self {
-            Self::DatabaseUnavailable => Some(1),
+            Self::DatabaseUnavailable | Self::ServerBusy | Self::TooManyConcurrentOperations => {
+                Some(1)
+            }
             _ => None,
         }
     }

@@ -369,6 +369,13 @@ async fn run_operation(
     shared: &Shared<'_>,
     selected: Option<&mut Selected>,
 ) -> Answer {
+    // A place among the operations running now, before any work on the document: held until
+    // the operation's task ends (on its executor, so an operation cut at its deadline holds
+    // it until it has really stopped).
+    let permit = match state.admission.admit(principal, shared.deadline).await {
+        Ok(permit) => permit,
+        Err(code) => return failure(super::admission::refused(code)),
+    };
     // The checks async-graphql has no setting for, here rather than in schema extensions:
     // a schema with extensions gives up async-graphql's fast path for every field.
     let Incoming {
@@ -431,7 +438,13 @@ async fn run_operation(
         false => tracing::Span::none(),
     };
     let mut task = AbortOnDropHandle::new(state.executors.spawn_pinned(move || {
-        carried.run(async move { Executed::of(schema.execute(request).await) }.instrument(span))
+        carried.run(
+            async move {
+                let _permit = permit;
+                Executed::of(schema.execute(request).await)
+            }
+            .instrument(span),
+        )
     }));
     let executed = match tokio::time::timeout_at(shared.deadline, &mut task).await {
         Ok(Ok(executed)) => executed,

@@ -1,5 +1,6 @@
 //! The HTTP edge: `fn app(state) -> Router`, so tests drive it without a socket.
 
+pub mod admission;
 pub mod edge;
 pub mod graphql;
 pub mod health;
@@ -48,6 +49,8 @@ pub struct HttpConfig {
     pub metrics: Option<MetricsAt>,
     /// The document cache, persisted queries and trusted documents.
     pub documents: DocumentsConfig,
+    /// How many operations run at once (see [`admission`]).
+    pub admission: admission::AdmissionConfig,
 }
 
 /// Where `GET /metrics` is served.
@@ -72,6 +75,7 @@ impl HttpConfig {
         metrics: None,
         edge: edge::EdgeConfig::DEFAULTS,
         documents: DocumentsConfig::DEFAULTS,
+        admission: admission::AdmissionConfig::DEFAULTS,
     };
 }
 
@@ -104,6 +108,8 @@ pub struct Inner {
     pub metrics: Option<Arc<metrics::Metrics>>,
     /// Where query operations read (none: the primary, `db`).
     pub readers: crate::db::Readers,
+    /// The operations running now, within the configured bounds.
+    pub admission: admission::Admission,
 }
 
 impl AppState {
@@ -161,6 +167,7 @@ impl AppState {
             auth,
             limits,
             documents,
+            admission: admission::Admission::new(config.admission),
             config,
             metrics,
             readers,

@@ -92,6 +92,8 @@ struct SessionState {
     refused: bool,
     expiry: Option<TokenExpiry>,
     too_big: bool,
+    /// The caller `connection_init` verified, whose operations count against its bound.
+    principal: Option<Principal>,
 }
 
 impl Session {
@@ -189,6 +191,9 @@ fn is_capacity(error: &axum::Error) -> bool {
 struct Deadlined {
     schema: AppSchema,
     timeout: Duration,
+    /// Where the process's and the callers' bounds are kept ([`super::admission`]).
+    state: AppState,
+    session: Arc<Session>,
 }
 
 fn timed_out(timeout: Duration) -> async_graphql::Response {
@@ -219,19 +224,40 @@ impl Executor for Deadlined {
         let timeout = self.timeout;
         let deadline = Instant::now() + timeout;
         let carried = Carried::operation();
-        let inner = Executor::execute_stream(&self.schema, request, session_data);
-        futures_util::stream::unfold(Some(inner), move |inner| {
-            let carried = carried.clone();
-            async move {
-                let mut inner = inner?;
-                match tokio::time::timeout_at(deadline, carried.run(inner.next())).await {
-                    Ok(Some(response)) => Some((response, Some(inner))),
-                    Ok(None) => None,
-                    // `inner`, the operation, is dropped here.
-                    Err(_) => Some((timed_out(timeout), None)),
+        let schema = self.schema.clone();
+        let state = self.state.clone();
+        let principal = self.session.lock().principal.clone();
+        // A place among the operations running now first, as over HTTP; held until the
+        // operation's stream ends or is dropped.
+        futures_util::stream::once(async move {
+            let permit = match &principal {
+                Some(principal) => match state.admission.admit(principal, deadline).await {
+                    Ok(permit) => Some(permit),
+                    Err(code) => {
+                        let refused = super::admission::refused(code);
+                        let response = async_graphql::Response::from_errors(vec![refused]);
+                        return futures_util::stream::iter([response]).boxed();
+                    }
+                },
+                // async-graphql runs nothing before `connection_init` is accepted.
+                None => None,
+            };
+            let inner = Executor::execute_stream(&schema, request, session_data);
+            futures_util::stream::unfold(Some((inner, permit)), move |running| {
+                let carried = carried.clone();
+                async move {
+                    let (mut inner, permit) = running?;
+                    match tokio::time::timeout_at(deadline, carried.run(inner.next())).await {
+                        Ok(Some(response)) => Some((response, Some((inner, permit)))),
+                        Ok(None) => None,
+                        // `inner`, the operation, is dropped here, and its place returned.
+                        Err(_) => Some((timed_out(timeout), None)),
+                    }
                 }
-            }
+            })
+            .boxed()
         })
+        .flatten()
         .boxed()
     }
 }
@@ -316,6 +342,8 @@ async fn serve(state: AppState, protocol: Protocols, socket: WebSocket) {
     let executor = Deadlined {
         schema: state.websocket_schema.clone(),
         timeout: state.limits.request_timeout(),
+        state: state.clone(),
+        session: session.clone(),
     };
     let auth = state.auth.clone();
     let db = state.db.clone();
@@ -334,7 +362,11 @@ async fn serve(state: AppState, protocol: Protocols, socket: WebSocket) {
             match verified {
                 Ok(principal) => {
                     let expiry = TokenExpiry::of(&principal, auth.leeway_seconds());
-                    initialised.lock().expiry = expiry;
+                    {
+                        let mut session = initialised.lock();
+                        session.expiry = expiry;
+                        session.principal = Some(principal.clone());
+                    }
                     let mut data = Data::default();
                     if let Some(expiry) = expiry {
                         data.insert(expiry);

@@ -33,7 +33,7 @@ use crate::fixtures;
 use crate::support::{Backend, SECRET, Setup, TestApp, platform_admin, spawn_app_with};
 use crate::{backend_tests, db_tests};
 
-type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+pub(crate) type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 const BOUND: Duration = Duration::from_secs(15);
 
@@ -107,7 +107,10 @@ impl PartnerCenter for Slow {
 const BUY: &str = "mutation($input: AddMicrosoftServiceInput!) { addMicrosoftService(input: $input) { tenantCreated } }";
 
 /// `n` organizations without a tenant, and a Microsoft service they can buy.
-async fn organizations(app: &TestApp, n: usize) -> (Vec<organization::Model>, service::Model) {
+pub(crate) async fn organizations(
+    app: &TestApp,
+    n: usize,
+) -> (Vec<organization::Model>, service::Model) {
     let broker = fixtures::broker(&app.db, "contoso", "Contoso").await;
     let m365 = fixtures::service(&app.db, &broker, "Microsoft 365", "CFQ7TTC0LCHC").await;
     let mut organizations = Vec::new();
@@ -118,7 +121,7 @@ async fn organizations(app: &TestApp, n: usize) -> (Vec<organization::Model>, se
     (organizations, m365)
 }
 
-fn buy(organization: &organization::Model, m365: &service::Model, key: &str) -> Value {
+pub(crate) fn buy(organization: &organization::Model, m365: &service::Model, key: &str) -> Value {
     let prefix: String = format!("{}{key}", organization.name)
         .chars()
         .filter(char::is_ascii_alphanumeric)
@@ -144,7 +147,7 @@ fn limits(timeout_seconds: u64) -> Limits {
 }
 
 /// Serves the app with the real server loop on a random local port.
-async fn listen(app: &TestApp, config: ServeConfig) -> SocketAddr {
+pub(crate) async fn listen(app: &TestApp, config: ServeConfig) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let router = app.router.clone();
@@ -243,7 +246,7 @@ async fn should_stop_an_operation_whose_client_went_away(app: TestApp) {
 
 // WebSocket helpers.
 
-async fn connect(address: SocketAddr) -> Socket {
+pub(crate) async fn connect(address: SocketAddr) -> Socket {
     let mut request = format!("ws://{address}/graphql/ws")
         .into_client_request()
         .unwrap();
@@ -258,7 +261,7 @@ async fn connect(address: SocketAddr) -> Socket {
     socket
 }
 
-async fn send(socket: &mut Socket, message: Value) {
+pub(crate) async fn send(socket: &mut Socket, message: Value) {
     socket
         .send(Message::text(message.to_string()))
         .await
@@ -266,7 +269,7 @@ async fn send(socket: &mut Socket, message: Value) {
 }
 
 /// The next text or close message; `None` when the connection ends (or breaks).
-async fn receive(socket: &mut Socket) -> Option<Message> {
+pub(crate) async fn receive(socket: &mut Socket) -> Option<Message> {
     loop {
         match tokio::time::timeout(BOUND, socket.next()).await.unwrap() {
             Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
@@ -276,14 +279,14 @@ async fn receive(socket: &mut Socket) -> Option<Message> {
     }
 }
 
-async fn receive_json(socket: &mut Socket) -> Value {
+pub(crate) async fn receive_json(socket: &mut Socket) -> Value {
     match receive(socket).await {
         Some(Message::Text(text)) => serde_json::from_str(text.as_str()).unwrap(),
         other => panic!("expected a text message, got {other:?}"),
     }
 }
 
-async fn initialised(address: SocketAddr, token: &str) -> Socket {
+pub(crate) async fn initialised(address: SocketAddr, token: &str) -> Socket {
     let mut socket = connect(address).await;
     send(
         &mut socket,

@@ -276,7 +276,7 @@ async fn should_refuse_a_query_document_one_byte_over_max_query_bytes(backend: B
 
 /// `query { ...F<n> }`, where `F0` is `root` and every other fragment spreads the one below it
 /// twice: `2^n` copies of `root` from a document of about 40 bytes a fragment.
-fn fan_out(n: usize, root: &str) -> String {
+pub(crate) fn fan_out(n: usize, root: &str) -> String {
     let mut query = format!("query {{ ...F{n} }}\nfragment F0 on Query {{ {root} }}\n");
     for i in 1..=n {
         query.push_str(&format!(

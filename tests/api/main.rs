@@ -6,6 +6,7 @@ mod fixtures;
 mod support;
 
 mod auth;
+mod bounds;
 mod browser;
 mod cli;
 mod connections;

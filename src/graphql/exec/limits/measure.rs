@@ -10,7 +10,9 @@
 
 use std::collections::HashMap;
 
-use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
+use async_graphql::Positioned;
+use async_graphql::parser::types::{Directive, ExecutableDocument, Selection, SelectionSet};
+use async_graphql_value::{ConstValue, Name, Value};
 
 /// async-graphql's own bound on nested selection sets (fields with a selection, fragment
 /// spreads and inline fragments each add a level). It is checked here first, so that the
@@ -28,6 +30,58 @@ pub struct Measure {
     pub depth: usize,
     /// The deepest chain of nested selection sets, as async-graphql's recursion check counts.
     pub nesting: usize,
+    /// The selections and, on them, their directives, arguments and values (each list item
+    /// and object field), each counted every time the expansion reaches it: what
+    /// async-graphql's validation rules walk. Saturates rather than overflows.
+    pub nodes: u64,
+}
+
+/// The nodes of a value: itself and every list item and object field within, counted without
+/// recursion (a value may nest as deep as the document is long).
+fn value_nodes<'v, V: 'v>(root: &'v V, children: impl Fn(&'v V, &mut Vec<&'v V>)) -> u64 {
+    let mut count = 0u64;
+    let mut pending = vec![root];
+    while let Some(value) = pending.pop() {
+        count = count.saturating_add(1);
+        children(value, &mut pending);
+    }
+    count
+}
+
+/// The nodes of a value of the document (variables allowed).
+pub fn value(root: &Value) -> u64 {
+    value_nodes(root, |value, pending| match value {
+        Value::List(items) => pending.extend(items),
+        Value::Object(fields) => pending.extend(fields.values()),
+        _ => {}
+    })
+}
+
+/// The nodes of a constant value (a variable's default).
+pub fn const_value(root: &ConstValue) -> u64 {
+    value_nodes(root, |value, pending| match value {
+        ConstValue::List(items) => pending.extend(items),
+        ConstValue::Object(fields) => pending.extend(fields.values()),
+        _ => {}
+    })
+}
+
+/// The nodes of arguments: each, and its value.
+pub fn arguments(arguments: &[(Positioned<Name>, Positioned<Value>)]) -> u64 {
+    arguments.iter().fold(0u64, |total, (_, argument)| {
+        total
+            .saturating_add(1)
+            .saturating_add(value(&argument.node))
+    })
+}
+
+/// The nodes of directives: each, and its arguments.
+pub fn directives(directives: &[Positioned<Directive>]) -> u64 {
+    directives.iter().fold(0u64, |total, directive| {
+        total
+            .saturating_add(1)
+            .saturating_add(arguments(&directive.node.arguments))
+    })
 }
 
 /// Why a document cannot be measured.
@@ -69,6 +123,13 @@ impl<'a> Measurer<'a> {
         }
         let mut total = Measure::default();
         for selection in &set.items {
+            // The selection's own directives and arguments, wherever it is reached.
+            let own = match &selection.node {
+                Selection::Field(field) => directives(&field.node.directives)
+                    .saturating_add(arguments(&field.node.arguments)),
+                Selection::InlineFragment(fragment) => directives(&fragment.node.directives),
+                Selection::FragmentSpread(spread) => directives(&spread.node.directives),
+            };
             let inner = match &selection.node {
                 Selection::Field(field) => {
                     let sub = &field.node.selection_set.node;
@@ -100,6 +161,11 @@ impl<'a> Measurer<'a> {
                 .selections
                 .saturating_add(1)
                 .saturating_add(inner.selections);
+            total.nodes = total
+                .nodes
+                .saturating_add(1)
+                .saturating_add(own)
+                .saturating_add(inner.nodes);
             total.depth = total.depth.max(inner.depth);
             total.nesting = total.nesting.max(inner.nesting);
         }
@@ -125,7 +191,11 @@ impl<'a> Measurer<'a> {
             return Ok(Measure::default());
         };
         self.fragments.insert(key.as_str(), State::InProgress);
-        let measure = self.selection_set(&definition.node.selection_set.node, level)?;
+        let mut measure = self.selection_set(&definition.node.selection_set.node, level)?;
+        // Its definition's directives, walked wherever it is spread.
+        measure.nodes = measure
+            .nodes
+            .saturating_add(directives(&definition.node.directives));
         self.fragments.insert(key.as_str(), State::Done(measure));
         Ok(measure)
     }
@@ -164,6 +234,18 @@ mod tests {
         assert_eq!(measured.selections, 9);
         assert_eq!(measured.depth, 2);
         assert_eq!(measured.nesting, 2);
+    }
+
+    #[test]
+    fn counts_directives_arguments_and_values_where_they_are_reached() {
+        // a(x: [1, 2], y: {z: 3}) is 1 + (1 + 3) + (1 + 2) = 8 nodes; @skip(if: $v) 3; the
+        // spread 1, reached twice with its fragment's directive (1).
+        let measured = measure(
+            "query($v: Boolean!) { ...F ...F } fragment F on Query @f { a(x: [1, 2], y: {z: 3}) @skip(if: $v) }",
+        )
+        .unwrap();
+        assert_eq!(measured.selections, 4);
+        assert_eq!(measured.nodes, 2 * (1 + 1 + 8 + 3));
     }
 
     #[test]

@@ -25,6 +25,18 @@
 //!   single field is never legitimate.
 //! - query document 32 KiB: the introspection query is about 2 KiB; graphql-armor caps tokens
 //!   at 1,000, which a 32 KiB document of real queries does not reach.
+//! - arguments 20 per field or directive: the widest field of the schema takes 6. Bounding
+//!   them bounds what async-graphql's OverlappingFieldsCanBeMerged does per pair of fields
+//!   with one response name (it compares every argument of one with the other's, and reports
+//!   an error for each that differs: quadratic in the arguments, unbounded without this).
+//! - nodes 10,000, every fragment expanded where it is spread: fields, spreads and inline
+//!   fragments, and the directives, arguments and values (each list item and object field) on
+//!   them; what async-graphql's validation rules walk, each of them once per node. The
+//!   playground's introspection query reaches about 230, a dashboard under a hundred. Without
+//!   it a fragment with one field of 8,000 arguments, spread 2,000 times (within the fields
+//!   limit), would have validation walk 16 million arguments and report an error for each.
+//! - directives 10 on any one location (a field, spread, inline fragment, fragment, operation
+//!   or variable), checked here: async-graphql checks fields only.
 //! - batch 10 operations (graphql-armor and Apollo Router leave batching off by default).
 //! - request time-out 30 s, Apollo Router's default.
 
@@ -34,8 +46,9 @@ mod measure;
 use std::collections::HashSet;
 use std::time::Duration;
 
-use async_graphql::ServerResult;
-use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
+use async_graphql::parser::types::{Directive, ExecutableDocument, Selection, SelectionSet};
+use async_graphql::{Positioned, ServerResult};
+use async_graphql_value::{Name, Value};
 
 use super::errors::with_code;
 use crate::error::ErrorCode;
@@ -85,7 +98,8 @@ pub struct Limits {
         global = true
     )]
     pub max_root_fields: usize,
-    /// Most directives on one field.
+    /// Most directives on one field, fragment spread, inline fragment, fragment, operation or
+    /// variable.
     #[arg(
         long,
         env = "BROKERGRAPH_MAX_DIRECTIVES",
@@ -108,6 +122,23 @@ pub struct Limits {
     /// suggestions in error messages).
     #[arg(long, env = "BROKERGRAPH_INTROSPECTION", default_value_t = Limits::DEFAULTS.introspection, action = clap::ArgAction::Set, global = true)]
     pub introspection: bool,
+    /// Most arguments on one field or directive.
+    #[arg(
+        long,
+        env = "BROKERGRAPH_MAX_ARGUMENTS",
+        default_value_t = Limits::DEFAULTS.max_arguments,
+        global = true
+    )]
+    pub max_arguments: usize,
+    /// Most fields, fragment spreads, inline fragments, directives, arguments and values an
+    /// operation reaches, every fragment counted each time it is spread.
+    #[arg(
+        long,
+        env = "BROKERGRAPH_MAX_NODES",
+        default_value_t = Limits::DEFAULTS.max_nodes,
+        global = true
+    )]
+    pub max_nodes: usize,
 }
 
 impl Limits {
@@ -123,6 +154,8 @@ impl Limits {
         max_query_bytes: 32 * 1024,
         request_timeout_seconds: 30,
         introspection: true,
+        max_arguments: 20,
+        max_nodes: 10_000,
     };
 
     pub fn request_timeout(&self) -> Duration {
@@ -229,7 +262,25 @@ fn check_expansion(limits: &Limits, document: &ExecutableDocument) -> ServerResu
                 ),
             })?;
         total.selections = total.selections.saturating_add(measure.selections);
+        total.nodes = total.nodes.saturating_add(measure.nodes);
         total.depth = total.depth.max(measure.depth);
+    }
+    // What each operation's own directives and variables add (they are not spread).
+    for (_, operation) in document.operations.iter() {
+        let operation = &operation.node;
+        total.nodes = total
+            .nodes
+            .saturating_add(measure::directives(&operation.directives));
+        for variable in &operation.variable_definitions {
+            let variable = &variable.node;
+            let default = variable
+                .default_value
+                .as_ref()
+                .map_or(0, |value| measure::const_value(&value.node));
+            total.nodes = total
+                .nodes
+                .saturating_add(1 + default + measure::directives(&variable.directives));
+        }
     }
     if total.selections > limits.max_fields as u64 {
         return Err(ErrorCode::MaxFieldsExceeded.server_error(format!(
@@ -237,11 +288,79 @@ fn check_expansion(limits: &Limits, document: &ExecutableDocument) -> ServerResu
             limits.max_fields
         )));
     }
+    if total.nodes > limits.max_nodes as u64 {
+        return Err(ErrorCode::MaxNodesExceeded.server_error(format!(
+            "the query reaches more than {} fields, arguments, directives and values once its \
+             fragments are expanded",
+            limits.max_nodes
+        )));
+    }
     if total.depth > limits.max_depth {
         return Err(ErrorCode::MaxDepthExceeded.server_error(format!(
             "the query is {} fields deep; at most {} are allowed",
             total.depth, limits.max_depth
         )));
+    }
+    Ok(())
+}
+
+/// Refuses a location with more directives than `max_directives`, or a field or directive
+/// with more arguments than `max_arguments`: each location of the document looked at once.
+fn check_locations(limits: &Limits, document: &ExecutableDocument) -> ServerResult<()> {
+    let arguments = |list: &[(Positioned<Name>, Positioned<Value>)], what: &str| {
+        if list.len() > limits.max_arguments {
+            return Err(ErrorCode::MaxArgumentsExceeded.server_error(format!(
+                "{what} has {} arguments; at most {} are allowed",
+                list.len(),
+                limits.max_arguments
+            )));
+        }
+        Ok(())
+    };
+    let directives = |list: &[Positioned<Directive>], what: &str| -> ServerResult<()> {
+        if list.len() > limits.max_directives {
+            return Err(ErrorCode::MaxDirectivesExceeded.server_error(format!(
+                "{what} has {} directives; at most {} are allowed",
+                list.len(),
+                limits.max_directives
+            )));
+        }
+        for directive in list {
+            arguments(&directive.node.arguments, "a directive")?;
+        }
+        Ok(())
+    };
+    // Every selection set of the document, each once (spreads are not followed).
+    let mut sets: Vec<&SelectionSet> = Vec::new();
+    for (_, operation) in document.operations.iter() {
+        let operation = &operation.node;
+        directives(&operation.directives, "the operation")?;
+        for variable in &operation.variable_definitions {
+            directives(&variable.node.directives, "a variable")?;
+        }
+        sets.push(&operation.selection_set.node);
+    }
+    for fragment in document.fragments.values() {
+        directives(&fragment.node.directives, "a fragment")?;
+        sets.push(&fragment.node.selection_set.node);
+    }
+    while let Some(set) = sets.pop() {
+        for selection in &set.items {
+            match &selection.node {
+                Selection::Field(field) => {
+                    directives(&field.node.directives, "a field")?;
+                    arguments(&field.node.arguments, "a field")?;
+                    sets.push(&field.node.selection_set.node);
+                }
+                Selection::InlineFragment(fragment) => {
+                    directives(&fragment.node.directives, "an inline fragment")?;
+                    sets.push(&fragment.node.selection_set.node);
+                }
+                Selection::FragmentSpread(spread) => {
+                    directives(&spread.node.directives, "a fragment spread")?;
+                }
+            }
+        }
     }
     Ok(())
 }
@@ -260,6 +379,7 @@ pub fn check_document(limits: &Limits, query: &str) -> ServerResult<ExecutableDo
     }
     let document = async_graphql::parser::parse_query(query)
         .map_err(|error| with_code(error.into(), ErrorCode::GraphqlParseFailed))?;
+    check_locations(limits, &document)?;
     check_expansion(limits, &document)?;
     let aliases: usize = document
         .operations
@@ -348,6 +468,7 @@ mod tests {
             "{measure:?}"
         );
         assert_eq!(measure.depth, 14);
+        assert!(measure.nodes * 20 <= limits.max_nodes as u64, "{measure:?}");
         assert!(check_document(&limits, INTROSPECTION_QUERY).is_ok());
         let mut cost = introspection::Cost::new(&introspection::MODEL, &document, usize::MAX);
         cost.operation(&operation.node.selection_set.node).unwrap();
