@@ -577,6 +577,8 @@ pub fn encode(text: &str) -> String {
             other => format!("%{other:02X}"),
         })
         .collect()
+}
+
 /// A PostgreSQL database of the test's own on `TEST_DATABASE_URL`'s server (for tests whose
 /// servers are processes: they cannot be given a schema search path), dropped when this is,
 /// connections and all, even when the test fails.
