@@ -163,6 +163,8 @@ catalogue! {
         PartnerCenterNotConfigured = "PARTNER_CENTER_NOT_CONFIGURED", OK, "this broker has no Partner Center connection: a broker admin configures one with `configurePartnerCenterConnection`";
         /// Microsoft Entra or Partner Center refused the broker's credentials.
         PartnerCenterAuthFailed = "PARTNER_CENTER_AUTH_FAILED", OK, "Microsoft refused the broker's Partner Center credentials";
+        /// A control of the built-in Partner Center sandbox, on an install that does not use it.
+        SandboxNotInUse = "SANDBOX_NOT_IN_USE", OK, "this install does not run on the built-in Partner Center sandbox (it has a Partner Center URL)";
     }
 }
 

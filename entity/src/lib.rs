@@ -8,6 +8,8 @@ pub mod organization;
 pub mod partner_center_connection;
 pub mod provisioning_request;
 pub mod rate_limit_hit;
+pub mod sandbox_admin_relationship;
+pub mod sandbox_customer;
 pub mod service;
 pub mod service_account;
 pub mod subscription;
@@ -24,6 +26,8 @@ pub mod prelude {
     pub use super::partner_center_connection::Entity as PartnerCenterConnection;
     pub use super::provisioning_request::Entity as ProvisioningRequest;
     pub use super::rate_limit_hit::Entity as RateLimitHit;
+    pub use super::sandbox_admin_relationship::Entity as SandboxAdminRelationship;
+    pub use super::sandbox_customer::Entity as SandboxCustomer;
     pub use super::service::Entity as Service;
     pub use super::service_account::Entity as ServiceAccount;
     pub use super::subscription::Entity as Subscription;

@@ -12,6 +12,7 @@ pub mod manage;
 pub mod partner_connection;
 pub mod policy;
 pub mod provisioning;
+pub mod sandbox;
 pub mod tenancy;
 pub mod throttle;
 pub mod validate;

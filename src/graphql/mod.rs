@@ -54,6 +54,7 @@ pub struct Mutation(
     schema::manage::ManageMutation,
     schema::tenancy::TenancyMutation,
     schema::partner_connection::PartnerConnectionMutation,
+    schema::sandbox::SandboxMutation,
 );
 
 /// The schema the server runs: the plain schema and federation's `_service` and `_entities`
