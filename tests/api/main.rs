@@ -25,6 +25,7 @@ mod mutations;
 mod pagination;
 mod partner_connection;
 mod request_ids;
+mod sandbox;
 mod schema_file;
 mod scope_matrix;
 mod statements;
