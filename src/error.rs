@@ -188,6 +188,8 @@ catalogue! {
         /// The caller (token subject, role and scope) runs
         /// `--max-concurrent-operations-per-principal` already; retryable.
         TooManyConcurrentOperations = "TOO_MANY_CONCURRENT_OPERATIONS", TOO_MANY_REQUESTS, "you are running as many operations at once as you may; retry shortly";
+        /// A control of the built-in Partner Center sandbox, on an install that does not use it.
+        SandboxNotInUse = "SANDBOX_NOT_IN_USE", OK, "this install does not run on the built-in Partner Center sandbox (it has a Partner Center URL)";
     }
 }
 

@@ -111,3 +111,15 @@ pub enum TenantSyncState {
     #[sea_orm(string_value = "MISSING")]
     Missing,
 }
+
+/// An admin relationship (GDAP) of the Partner Center sandbox.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(32))")]
+pub enum AdminRelationshipStatus {
+    #[sea_orm(string_value = "ACTIVE")]
+    Active,
+    #[sea_orm(string_value = "TERMINATED")]
+    Terminated,
+}

@@ -10,6 +10,8 @@ pub mod partner_center_connection;
 pub mod persisted_query;
 pub mod provisioning_request;
 pub mod rate_limit_hit;
+pub mod sandbox_admin_relationship;
+pub mod sandbox_customer;
 pub mod service;
 pub mod service_account;
 pub mod subscription;
@@ -31,6 +33,8 @@ pub mod prelude {
     pub use super::persisted_query::Entity as PersistedQuery;
     pub use super::provisioning_request::Entity as ProvisioningRequest;
     pub use super::rate_limit_hit::Entity as RateLimitHit;
+    pub use super::sandbox_admin_relationship::Entity as SandboxAdminRelationship;
+    pub use super::sandbox_customer::Entity as SandboxCustomer;
     pub use super::service::Entity as Service;
     pub use super::service_account::Entity as ServiceAccount;
     pub use super::subscription::Entity as Subscription;

@@ -19,6 +19,7 @@ mod m20261201_111500_create_rate_limit_hits;
 mod m20261201_140000_create_partner_center_connections;
 mod m20261202_100000_create_persisted_queries;
 mod m20261202_110000_create_sync;
+mod m20261202_120000_create_sandbox;
 
 pub struct Migrator;
 
@@ -41,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_140000_create_partner_center_connections::Migration),
             Box::new(m20261202_100000_create_persisted_queries::Migration),
             Box::new(m20261202_110000_create_sync::Migration),
+            Box::new(m20261202_120000_create_sandbox::Migration),
         ]
     }
 }

@@ -13,6 +13,7 @@ pub mod partner_connection;
 pub mod policy;
 pub mod provisioning;
 pub mod sync;
+pub mod sandbox;
 pub mod tenancy;
 pub mod throttle;
 pub mod validate;

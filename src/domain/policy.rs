@@ -36,6 +36,14 @@ pub fn organization_data(
     )
 }
 
+/// The built-in Partner Center sandbox's controls (admin relationships): the platform only.
+pub fn sandbox(principal: &Principal) -> Result<(), ApiError> {
+    allow(
+        principal.role == Role::PlatformAdmin,
+        "change the Partner Center sandbox",
+    )
+}
+
 fn allow(allowed: bool, what: &str) -> Result<(), ApiError> {
     if allowed {
         Ok(())

@@ -55,7 +55,18 @@ pub fn partner_center_error(error: PartnerCenterError) -> ApiError {
 pub struct LinkTenant {
     pub organization_id: Uuid,
     pub microsoft_tenant_id: String,
-    pub primary_domain: String,
+    /// `None`: the customer's domain as the broker's Partner Center has it.
+    pub primary_domain: Option<String>,
+}
+
+/// `linkTenant` without `primaryDomain` for a broker whose Partner Center cannot supply it.
+fn primary_domain_required() -> ApiError {
+    ApiError::bad_input(
+        "primaryDomain",
+        "primaryDomain is required: this broker has no Partner Center connection to read the \
+         customer's domain from (give it, or configure the connection with \
+         `configurePartnerCenterConnection`)",
+    )
 }
 
 /// The organization the caller may link or unlink, with the right to do so checked.
@@ -87,7 +98,11 @@ pub async fn link(
     input: LinkTenant,
 ) -> Result<(tenant::Model, bool), ApiError> {
     let guid = validate::tenant_guid("microsoftTenantId", &input.microsoft_tenant_id)?;
-    let domain = validate::domain("primaryDomain", &input.primary_domain)?;
+    let given = input
+        .primary_domain
+        .as_deref()
+        .map(|domain| validate::domain("primaryDomain", domain))
+        .transpose()?;
     let organization =
         organization_for_linking(&services.db, principal, input.organization_id).await?;
 
@@ -98,22 +113,41 @@ pub async fn link(
     {
         return already_holds(existing, guid);
     }
-    let partner_center = services
-        .partner_center(organization.broker_id)
-        .await
-        .map_err(partner_center_error)?;
-    if partner_center.verifies_customers() {
+    let partner_center = match services.partner_center(organization.broker_id).await {
+        Ok(partner_center) => partner_center,
+        Err(PartnerCenterError::NotConfigured) if given.is_none() => {
+            return Err(primary_domain_required());
+        }
+        Err(error) => return Err(partner_center_error(error)),
+    };
+    // The customer is read when it must exist, and when its domain is to be taken from it.
+    let customer = if partner_center.verifies_customers() || given.is_none() {
         let ids = CallIds {
             request_id: Uuid::now_v7(),
             correlation_id: crate::http::request_id::correlation_id(),
         };
         let lookup = partner_center.get_customer(guid, ids);
         match tokio::time::timeout(services.partner_center_deadline, lookup).await {
-            Ok(Ok(_)) => {}
+            Ok(Ok(customer)) => Some(customer),
+            Ok(Err(PartnerCenterError::NotConfigured)) if given.is_none() => {
+                return Err(primary_domain_required());
+            }
             Ok(Err(error)) => return Err(partner_center_error(error)),
             Err(_) => return Err(partner_center_error(PartnerCenterError::Unavailable)),
         }
-    }
+    } else {
+        None
+    };
+    let domain = match (given, customer) {
+        (Some(domain), _) => domain,
+        (None, Some(customer)) => {
+            validate::domain("primaryDomain", &customer.domain).map_err(|_| {
+                tracing::error!(%guid, "Partner Center's customer domain is no domain name");
+                partner_center_error(PartnerCenterError::Unavailable)
+            })?
+        }
+        (None, None) => return Err(primary_domain_required()),
+    };
 
     let txn = super::write(&services.db).await?;
     // Decided again under the organization's lock: a concurrent link of the same pair may have

@@ -57,6 +57,7 @@ pub struct Mutation(
     schema::tenancy::TenancyMutation,
     schema::partner_connection::PartnerConnectionMutation,
     schema::sync::SyncMutation,
+    schema::sandbox::SandboxMutation,
 );
 
 /// The schema the server runs: the plain schema and federation's `_service` and `_entities`

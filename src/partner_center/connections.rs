@@ -17,6 +17,7 @@ use uuid::Uuid;
 
 use super::entra::{Audience, Entra, EntraTokens, TokenCache};
 use super::http::{self, HttpPartnerCenter};
+use super::sandbox::Sandbox;
 use super::{PartnerCenter, PartnerCenterError};
 use crate::crypto::CredentialCipher;
 
@@ -25,13 +26,44 @@ pub const DEFAULT_PARTNER_CENTER_URL: &str = "https://api.partnercenter.microsof
 pub const DEFAULT_AUTHORITY_URL: &str = "https://login.microsoftonline.com";
 pub const DEFAULT_GRAPH_URL: &str = "https://graph.microsoft.com";
 
+/// What serves the brokers without a connection of their own: one Partner Center for all of
+/// them ([`Fixed`]), or one per broker (the sandbox, where each broker is a partner).
+pub trait Connector: Send + Sync + 'static {
+    /// The Partner Center of `broker_id`.
+    fn for_broker(&self, db: &DatabaseConnection, broker_id: Uuid) -> Arc<dyn PartnerCenter>;
+
+    /// The built-in sandbox, when this is it.
+    fn sandbox(&self) -> Option<&Sandbox> {
+        None
+    }
+}
+
+/// The same Partner Center for every broker (the process-wide token, or a test's connector).
+pub struct Fixed(pub Arc<dyn PartnerCenter>);
+
+impl Connector for Fixed {
+    fn for_broker(&self, _db: &DatabaseConnection, _broker_id: Uuid) -> Arc<dyn PartnerCenter> {
+        self.0.clone()
+    }
+}
+
+impl Connector for Sandbox {
+    fn for_broker(&self, db: &DatabaseConnection, broker_id: Uuid) -> Arc<dyn PartnerCenter> {
+        Arc::new(self.partner(db.clone(), broker_id))
+    }
+
+    fn sandbox(&self) -> Option<&Sandbox> {
+        Some(self)
+    }
+}
+
 /// The connector of brokers without a connection of their own.
 #[derive(Clone)]
 pub enum Fallback {
     /// Every such broker (the built-in sandbox, or a test's own connector).
-    Everywhere(Arc<dyn PartnerCenter>),
+    Everywhere(Arc<dyn Connector>),
     /// Only while the install has one broker (the process-wide token belongs to one partner).
-    OneBroker(Arc<dyn PartnerCenter>),
+    OneBroker(Arc<dyn Connector>),
     /// None: each broker configures its own.
     Nothing,
 }
@@ -122,6 +154,14 @@ impl PartnerCenters {
         matches!(self.fallback, Fallback::Everywhere(_))
     }
 
+    /// The built-in sandbox, when brokers without a connection use it.
+    pub fn sandbox(&self) -> Option<&Sandbox> {
+        match &self.fallback {
+            Fallback::Everywhere(connector) | Fallback::OneBroker(connector) => connector.sandbox(),
+            Fallback::Nothing => None,
+        }
+    }
+
     /// The Partner Center of `broker_id`.
     pub async fn for_broker(
         &self,
@@ -157,11 +197,11 @@ impl PartnerCenters {
             return Ok(Arc::new(self.connected(db, cipher, broker_id)?));
         }
         match &self.fallback {
-            Fallback::Everywhere(connector) => Ok(connector.clone()),
+            Fallback::Everywhere(connector) => Ok(connector.for_broker(db, broker_id)),
             Fallback::OneBroker(connector) => {
                 let brokers = broker::Entity::find().count(db).await.map_err(database)?;
                 if brokers <= 1 {
-                    Ok(connector.clone())
+                    Ok(connector.for_broker(db, broker_id))
                 } else {
                     Err(PartnerCenterError::NotConfigured)
                 }

@@ -590,11 +590,29 @@ impl CustomerCollection {
     }
 }
 
-/// Graph's collection of delegated admin relationships.
+/// Graph's collection of delegated admin relationships, one page of it.
 #[derive(Debug, Default, Deserialize)]
 struct RelationshipCollection {
     #[serde(default)]
     value: Vec<Relationship>,
+    /// The next page's URL; absent on the last page.
+    #[serde(rename = "@odata.nextLink")]
+    next_link: Option<String>,
+}
+
+/// Most pages of one Graph collection read before giving up: Graph's pages hold up to 300
+/// relationships of one customer, so this is far beyond any real partner's, and bounds a
+/// server that keeps answering with a next link.
+const MAX_GRAPH_PAGES: usize = 50;
+
+/// The next page of a Graph collection: an absolute URL on Graph's own origin. A next link
+/// elsewhere would carry the token there, so it is refused (and logged) instead.
+fn graph_next_page(base: &Url, link: &str) -> Result<Url, &'static str> {
+    let url = base.join(link).map_err(|_| "next link is no URL")?;
+    if url.origin() != base.origin() {
+        return Err("next link leaves Microsoft Graph");
+    }
+    Ok(url)
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -744,20 +762,40 @@ impl PartnerCenter for HttpPartnerCenter {
         )?;
         url.query_pairs_mut()
             .append_pair("$filter", &format!("customer/tenantId eq '{tenant_id}'"));
-        let reply = self
-            .execute_with(&*graph.tokens, OPERATION, Method::GET, url, None, &[], ids)
-            .await?;
-        if !reply.status.is_success() || reply.truncated {
-            return Err(unexpected(OPERATION, &reply, ids));
+        // Graph pages its collections: each page but the last names the next one in
+        // `@odata.nextLink`, followed as it is until an active relationship turns up.
+        for _ in 0..MAX_GRAPH_PAGES {
+            let reply = self
+                .execute_with(&*graph.tokens, OPERATION, Method::GET, url, None, &[], ids)
+                .await?;
+            if !reply.status.is_success() || reply.truncated {
+                return Err(unexpected(OPERATION, &reply, ids));
+            }
+            let page: RelationshipCollection = serde_json::from_slice(&reply.body)
+                .map_err(|_| unexpected(OPERATION, &reply, ids))?;
+            let active = page.value.iter().any(|relationship| {
+                relationship
+                    .status
+                    .as_deref()
+                    .is_some_and(|status| status.eq_ignore_ascii_case("active"))
+            });
+            let next = match (active, page.next_link) {
+                (true, _) => return Ok(true),
+                (false, None) => return Ok(false),
+                (false, Some(link)) => graph_next_page(&graph.base_url, &link),
+            };
+            url = next.map_err(|reason| {
+                tracing::error!(operation = OPERATION, request_id = %ids.request_id, reason, "Microsoft Graph answered with an unusable next page");
+                PartnerCenterError::Unavailable
+            })?;
         }
-        let relationships: RelationshipCollection =
-            serde_json::from_slice(&reply.body).map_err(|_| unexpected(OPERATION, &reply, ids))?;
-        Ok(relationships.value.iter().any(|relationship| {
-            relationship
-                .status
-                .as_deref()
-                .is_some_and(|status| status.eq_ignore_ascii_case("active"))
-        }))
+        tracing::error!(
+            operation = OPERATION,
+            request_id = %ids.request_id,
+            pages = MAX_GRAPH_PAGES,
+            "Microsoft Graph kept answering with a next page"
+        );
+        Err(PartnerCenterError::Unavailable)
     }
 
     async fn domain_available(
@@ -1319,6 +1357,103 @@ mod tests {
             without.has_admin_relationship(active, ids()).await,
             Err(PartnerCenterError::NotConfigured)
         );
+    }
+
+    #[tokio::test]
+    async fn should_follow_graph_next_links_to_the_relationship_on_page_two() {
+        let server = MockServer::start().await;
+        let tenant_id = Uuid::new_v4();
+        let base = format!("{}/graph", server.uri());
+        let collection = "/graph/v1.0/tenantRelationships/delegatedAdminRelationships";
+        let relationship = |status: &str| json!({ "id": Uuid::new_v4(), "status": status });
+        // Page 2 is asked for with the skip token of page 1's next link, and holds the active one.
+        Mock::given(method("GET"))
+            .and(path(collection))
+            .and(query_param("$skiptoken", "page-2"))
+            .and(header("Authorization", "Bearer graph-t0ken"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "value": [relationship("expired"), relationship("active")]
+            })))
+            .expect(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path(collection))
+            .and(query_param(
+                "$filter",
+                format!("customer/tenantId eq '{tenant_id}'").as_str(),
+            ))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "value": [relationship("terminated")],
+                "@odata.nextLink": format!("{server}{collection}?$filter=x&$skiptoken=page-2", server = server.uri()),
+            })))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let client = client(&server, 1)
+            .with_graph(&base, Arc::new(StaticToken::new("graph-t0ken").unwrap()))
+            .unwrap();
+
+        assert_eq!(
+            client.has_admin_relationship(tenant_id, ids()).await,
+            Ok(true)
+        );
+    }
+
+    #[tokio::test]
+    async fn should_read_every_graph_page_and_never_follow_a_next_link_elsewhere() {
+        let server = MockServer::start().await;
+        let elsewhere = MockServer::start().await;
+        let collection = "/v1.0/tenantRelationships/delegatedAdminRelationships";
+        let (all_terminated, leaving) = (Uuid::new_v4(), Uuid::new_v4());
+        let filter = |tenant_id: Uuid| format!("customer/tenantId eq '{tenant_id}'");
+        // Two pages without an active relationship: false, after reading both.
+        Mock::given(method("GET"))
+            .and(path(collection))
+            .and(query_param("$skiptoken", "last"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "value": [{ "status": "terminated" }]
+            })))
+            .expect(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path(collection))
+            .and(query_param("$filter", filter(all_terminated).as_str()))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "value": [{ "status": "expired" }],
+                "@odata.nextLink": format!("{}{collection}?$skiptoken=last", server.uri()),
+            })))
+            .expect(1)
+            .mount(&server)
+            .await;
+        // A next link to another origin would carry the token there: not followed.
+        Mock::given(method("GET"))
+            .and(path(collection))
+            .and(query_param("$filter", filter(leaving).as_str()))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "value": [],
+                "@odata.nextLink": format!("{}{collection}?$skiptoken=stolen", elsewhere.uri()),
+            })))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let client = client(&server, 1)
+            .with_graph(
+                &server.uri(),
+                Arc::new(StaticToken::new("graph-t0ken").unwrap()),
+            )
+            .unwrap();
+
+        assert_eq!(
+            client.has_admin_relationship(all_terminated, ids()).await,
+            Ok(false)
+        );
+        assert_eq!(
+            client.has_admin_relationship(leaving, ids()).await,
+            Err(PartnerCenterError::Unavailable)
+        );
+        assert!(received(&elsewhere).await.is_empty());
     }
 
     #[test]

@@ -3,8 +3,8 @@
 //!
 //! - [`http::HttpPartnerCenter`]: the real REST API (time-outs, retries with back-off on 429 and
 //!   5xx, `MS-RequestId` / `MS-CorrelationId` headers).
-//! - [`sandbox::Sandbox`]: an in-memory stand-in that behaves like Partner Center, for local use
-//!   (nothing configured) and for tests.
+//! - [`sandbox::Sandbox`]: a stand-in that behaves like Partner Center, each broker a partner
+//!   of its own, its state in the database, for local use (nothing configured) and for tests.
 //!
 //! Callers depend only on [`PartnerCenter`] and on [`PartnerCenterError`], whose messages are
 //! safe to return to clients; the detail behind `Unavailable` is logged where it happens.
@@ -291,7 +291,7 @@ impl PartnerCenterConfig {
                     timeout,
                     self.partner_center_attempts,
                 )?;
-                connections::Fallback::OneBroker(Arc::new(client))
+                connections::Fallback::OneBroker(Arc::new(connections::Fixed(Arc::new(client))))
             }
         };
         connections::PartnerCenters::new(fallback, remote)

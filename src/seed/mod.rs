@@ -21,6 +21,8 @@ mod demo;
 mod ids;
 /// Display names folded into domains and email addresses.
 mod names;
+/// The demo brokers' Partner Center sandbox.
+mod sandbox;
 /// The benchmark data set.
 mod scale;
 /// The bulk writer.
@@ -51,6 +53,8 @@ pub struct SeedReport {
     pub services: u64,
     pub subscriptions: u64,
     pub assignments: u64,
+    /// Customers in the demo brokers' Partner Center sandbox.
+    pub sandbox_customers: u64,
 }
 
 impl SeedReport {
@@ -63,6 +67,7 @@ impl SeedReport {
             + self.services
             + self.subscriptions
             + self.assignments
+            + self.sandbox_customers
     }
 
     fn absorb(&mut self, other: &SeedReport) {
@@ -73,6 +78,7 @@ impl SeedReport {
         self.services += other.services;
         self.subscriptions += other.subscriptions;
         self.assignments += other.assignments;
+        self.sandbox_customers += other.sandbox_customers;
     }
 }
 
@@ -80,14 +86,15 @@ impl fmt::Display for SeedReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} brokers, {} organizations, {} tenants, {} users, {} services, {} subscriptions, {} assignments",
+            "{} brokers, {} organizations, {} tenants, {} users, {} services, {} subscriptions, {} assignments, {} sandbox customers",
             self.brokers,
             self.organizations,
             self.tenants,
             self.users,
             self.services,
             self.subscriptions,
-            self.assignments
+            self.assignments,
+            self.sandbox_customers
         )
     }
 }
@@ -95,7 +102,9 @@ impl fmt::Display for SeedReport {
 /// Realistic demo data for the playground; idempotent (running it twice adds nothing twice).
 ///
 /// Three brokers with their catalogs, organizations in several countries (about two thirds of
-/// them linked to a Microsoft tenant), their users, subscriptions and seat assignments. A demo
+/// them linked to a Microsoft tenant), their users, subscriptions and seat assignments, and
+/// each broker's Partner Center sandbox (customers for its tenants, drifted, missing and
+/// unlinked ones: see `sandbox`). A demo
 /// broker whose slug already exists is skipped with everything under it, so a database holding
 /// only some of the demo brokers gets the missing ones.
 pub async fn seed_demo<C>(db: &C) -> Result<SeedReport, DbErr>
@@ -104,7 +113,28 @@ where
 {
     let plan = plan_demo()?;
     let txn = db.begin().await?;
-    let report = write_plan(&txn, plan).await?;
+    let slugs: Vec<String> = plan.brokers.iter().map(|b| b.slug.clone()).collect();
+    let existing: HashSet<String> = broker::Entity::find()
+        .select_only()
+        .column(broker::Column::Slug)
+        .filter(broker::Column::Slug.is_in(slugs.iter().cloned()))
+        .into_tuple::<String>()
+        .all(&txn)
+        .await?
+        .into_iter()
+        .collect();
+    let mut report = write_plan(&txn, plan).await?;
+    // The sandbox of each demo broker written now (one that existed is skipped with
+    // everything under it, its sandbox included).
+    for slug in slugs.iter().filter(|slug| !existing.contains(*slug)) {
+        let broker = broker::Entity::find()
+            .filter(broker::Column::Slug.eq(slug.as_str()))
+            .one(&txn)
+            .await?
+            .ok_or_else(|| DbErr::Custom(format!("seed: broker {slug} was not written")))?;
+        report.sandbox_customers +=
+            sandbox::write_sandbox(&txn, broker.id, sandbox::plan_sandbox(slug)).await?;
+    }
     txn.commit().await?;
     tracing::info!(%report, "seeded demo data");
     Ok(report)
@@ -194,6 +224,7 @@ mod tests {
             services: service::Entity::find().count(db).await?,
             subscriptions: subscription::Entity::find().count(db).await?,
             assignments: subscription_assignment::Entity::find().count(db).await?,
+            sandbox_customers: entity::sandbox_customer::Entity::find().count(db).await?,
         })
     }
 
@@ -449,6 +480,7 @@ mod tests {
             services: 50,
             subscriptions: 2_000,
             assignments: 20_000,
+            sandbox_customers: 0,
         };
         assert_eq!(seed_scale(&db, 1).await?, expected);
         assert_eq!(row_counts(&db).await?, expected);

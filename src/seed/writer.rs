@@ -95,6 +95,7 @@ where
         users: insert_chunked(db, plan.users).await?,
         subscriptions: insert_chunked(db, plan.subscriptions).await?,
         assignments: insert_chunked(db, plan.assignments).await?,
+        sandbox_customers: 0,
     })
 }
 

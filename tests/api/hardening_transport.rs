@@ -14,13 +14,14 @@ use brokergraph::graphql::exec::limits::Limits;
 use brokergraph::graphql::relay::ids::{self, Kind};
 use brokergraph::http::HttpConfig;
 use brokergraph::http::serve::{ServeConfig, serve};
-use brokergraph::partner_center::sandbox::Sandbox;
+use brokergraph::partner_center::connections::Connector;
+use brokergraph::partner_center::sandbox::{Sandbox, SandboxPartner};
 use brokergraph::partner_center::{
     CallIds, Customer, NewCustomer, PartnerCenter, PartnerCenterError,
 };
 use entity::{organization, service, tenant};
 use futures_util::{SinkExt, StreamExt};
-use sea_orm::{EntityTrait, PaginatorTrait};
+use sea_orm::{DatabaseConnection, EntityTrait, PaginatorTrait};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -57,17 +58,36 @@ impl Slow {
     }
 }
 
+/// One broker's sandbox behind a [`Slow`].
+struct SlowPartner {
+    slow: Arc<Slow>,
+    inner: SandboxPartner,
+}
+
+/// The connector of a [`Slow`] (shared, so that its counts cover every broker).
+struct SlowConnector(Arc<Slow>);
+
+impl Connector for SlowConnector {
+    fn for_broker(&self, db: &DatabaseConnection, broker_id: uuid::Uuid) -> Arc<dyn PartnerCenter> {
+        Arc::new(SlowPartner {
+            slow: self.0.clone(),
+            inner: self.0.inner.partner(db.clone(), broker_id),
+        })
+    }
+}
+
 #[async_trait::async_trait]
-impl PartnerCenter for Slow {
+impl PartnerCenter for SlowPartner {
     async fn create_customer(
         &self,
         customer: &NewCustomer,
         ids: CallIds,
     ) -> Result<Customer, PartnerCenterError> {
-        let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
-        self.most.fetch_max(now, Ordering::SeqCst);
-        tokio::time::sleep(self.delay).await;
-        self.running.fetch_sub(1, Ordering::SeqCst);
+        let slow = &self.slow;
+        let now = slow.running.fetch_add(1, Ordering::SeqCst) + 1;
+        slow.most.fetch_max(now, Ordering::SeqCst);
+        tokio::time::sleep(slow.delay).await;
+        slow.running.fetch_sub(1, Ordering::SeqCst);
         self.inner.create_customer(customer, ids).await
     }
     async fn get_customer(
@@ -161,7 +181,7 @@ async fn should_answer_a_batch_within_one_deadline(backend: Backend) {
     let slow = Slow::new(Duration::from_millis(600));
     let setup = Setup {
         limits: limits(1),
-        partner_center: Some(slow.clone()),
+        partner_center: Some(Arc::new(SlowConnector(slow.clone()))),
         ..Setup::default()
     };
     let Some(app) = spawn_app_with(backend, setup).await else {
@@ -361,7 +381,7 @@ async fn should_bound_the_operations_in_flight_on_one_connection(backend: Backen
             websocket_max_in_flight: 3,
             ..HttpConfig::default()
         },
-        partner_center: Some(slow.clone()),
+        partner_center: Some(Arc::new(SlowConnector(slow.clone()))),
         ..Setup::default()
     };
     let Some(app) = spawn_app_with(backend, setup).await else {

@@ -29,6 +29,7 @@ mod partner_connection;
 mod persisted;
 mod read_replicas;
 mod request_ids;
+mod sandbox;
 mod schema_file;
 mod scope_matrix;
 mod statements;

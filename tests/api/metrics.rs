@@ -146,8 +146,10 @@ async fn should_count_operations_statements_pool_partner_center_and_refusals(bac
         unknown.body
     );
     let guid = Uuid::new_v4();
-    app.sandbox
-        .add_customer(guid, "acme.onmicrosoft.com", "Acme");
+    app.sandbox_of(broker.id)
+        .add_customer(guid, "acme.onmicrosoft.com", "Acme")
+        .await
+        .unwrap();
     let linked = admin.post_json(&link(guid)).await;
     assert_eq!(
         linked.body["data"]["linkTenant"]["changed"], true,

@@ -452,13 +452,21 @@ async fn should_answer_not_configured_for_a_broker_without_a_connection(backend:
     let broker = fixtures::broker(&app.db, "contoso", "Contoso Cloud").await;
     let organization = fixtures::organization(&app.db, &broker, "Acme", "DE").await;
     let guid = Uuid::new_v4();
-    sandbox.add_customer(guid, "acme.onmicrosoft.com", "Acme");
+    sandbox
+        .partner(app.db.clone(), broker.id)
+        .add_customer(guid, "acme.onmicrosoft.com", "Acme")
+        .await
+        .unwrap();
     let (body, codes) = mutate(&app.admin(), LINK, link_input(&organization, guid)).await;
     assert!(codes.is_empty(), "{body}");
     let second = fixtures::broker(&app.db, "northwind", "Northwind").await;
     let other = fixtures::organization(&app.db, &second, "Initech", "US").await;
     let guid = Uuid::new_v4();
-    sandbox.add_customer(guid, "initech.onmicrosoft.com", "Initech");
+    sandbox
+        .partner(app.db.clone(), second.id)
+        .add_customer(guid, "initech.onmicrosoft.com", "Initech")
+        .await
+        .unwrap();
     let (body, codes) = mutate(&app.admin(), LINK, link_input(&other, guid)).await;
     assert_eq!(codes, ["PARTNER_CENTER_NOT_CONFIGURED"], "{body}");
 }

@@ -8,10 +8,12 @@ use axum::http::{Request, StatusCode, header};
 use brokergraph::auth::Role;
 use brokergraph::graphql::relay::ids::{self, Kind};
 use brokergraph::http::request_id;
-use brokergraph::partner_center::sandbox::Sandbox;
+use brokergraph::partner_center::connections::Connector;
+use brokergraph::partner_center::sandbox::{Sandbox, SandboxPartner};
 use brokergraph::partner_center::{
     CallIds, Customer, CustomerPage, NewCustomer, PartnerCenter, PartnerCenterError,
 };
+use sea_orm::DatabaseConnection;
 use serde_json::json;
 use uuid::Uuid;
 
@@ -120,8 +122,23 @@ struct Recording {
     ids: Arc<Mutex<Vec<CallIds>>>,
 }
 
+/// One broker's sandbox, recording into its [`Recording`].
+struct RecordingPartner {
+    inner: SandboxPartner,
+    ids: Arc<Mutex<Vec<CallIds>>>,
+}
+
+impl Connector for Recording {
+    fn for_broker(&self, db: &DatabaseConnection, broker_id: Uuid) -> Arc<dyn PartnerCenter> {
+        Arc::new(RecordingPartner {
+            inner: self.inner.partner(db.clone(), broker_id),
+            ids: self.ids.clone(),
+        })
+    }
+}
+
 #[async_trait::async_trait]
-impl PartnerCenter for Recording {
+impl PartnerCenter for RecordingPartner {
     async fn create_customer(
         &self,
         customer: &NewCustomer,
@@ -212,7 +229,10 @@ async fn should_send_the_request_id_to_partner_center_as_the_correlation_id(back
     let guid = Uuid::new_v4();
     recording
         .inner
-        .add_customer(guid, "acme.onmicrosoft.com", "Acme");
+        .partner(app.db.clone(), broker.id)
+        .add_customer(guid, "acme.onmicrosoft.com", "Acme")
+        .await
+        .unwrap();
     let id = Uuid::new_v4();
     let answer = admin.send(link(acme.id, guid, &id.to_string())).await;
     assert_eq!(
@@ -233,7 +253,10 @@ async fn should_send_the_request_id_to_partner_center_as_the_correlation_id(back
     let guid = Uuid::new_v4();
     recording
         .inner
-        .add_customer(guid, "globex.onmicrosoft.com", "Globex");
+        .partner(app.db.clone(), broker.id)
+        .add_customer(guid, "globex.onmicrosoft.com", "Globex")
+        .await
+        .unwrap();
     let answer = admin.send(link(globex.id, guid, "dashboard-run-9")).await;
     assert_eq!(
         answer.body["data"]["linkTenant"]["changed"], true,

@@ -14,9 +14,8 @@ use brokergraph::db::{self, DbConfig};
 use brokergraph::domain::Services;
 use brokergraph::graphql::exec::limits::Limits;
 use brokergraph::http::{self, AppState, HttpConfig};
-use brokergraph::partner_center::PartnerCenter;
-use brokergraph::partner_center::connections::{Fallback, PartnerCenters, Remote};
-use brokergraph::partner_center::sandbox::Sandbox;
+use brokergraph::partner_center::connections::{Connector, Fallback, PartnerCenters, Remote};
+use brokergraph::partner_center::sandbox::{Sandbox, SandboxPartner};
 use http_body_util::BodyExt;
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 use serde_json::{Value, json};
@@ -90,8 +89,8 @@ pub struct Setup {
     pub http: HttpConfig,
     pub limits: Limits,
     pub auth: Option<Arc<Authenticator>>,
-    /// Partner Center; the app's own sandbox when `None`.
-    pub partner_center: Option<Arc<dyn PartnerCenter>>,
+    /// Partner Center of brokers without a connection; the app's own sandbox when `None`.
+    pub partner_center: Option<Arc<dyn Connector>>,
     /// PostgreSQL only: where the app connects (e.g. a proxy in front of the server), in place
     /// of `TEST_DATABASE_URL`, which still creates and drops the test's schema.
     pub database_url: Option<String>,
@@ -369,6 +368,7 @@ pub async fn spawn_app_with(backend: Backend, setup: Setup) -> Option<TestApp> {
                 .unwrap_or_else(|| Arc::new(sandbox.clone())),
         )
     });
+
     let remote = setup.remote.unwrap_or_else(|| {
         Remote::new(
             "https://api.partnercenter.microsoft.com",
@@ -446,6 +446,11 @@ pub async fn listen(app: &TestApp) -> std::net::SocketAddr {
 }
 
 impl TestApp {
+    /// The broker's sandbox, through the app's handle.
+    pub fn sandbox_of(&self, broker: uuid::Uuid) -> SandboxPartner {
+        self.sandbox.partner(self.db.clone(), broker)
+    }
+
     pub fn reset_statements(&self) {
         self.statements.store(0, Ordering::SeqCst);
     }

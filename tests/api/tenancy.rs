@@ -170,21 +170,24 @@ async fn tenants_of(app: &TestApp, organization: Uuid) -> u64 {
         .unwrap()
 }
 
-/// A customer that exists in the (verifying) sandbox.
-fn customer(app: &TestApp) -> Uuid {
+/// A customer that exists in the broker's (verifying) sandbox.
+async fn customer(app: &TestApp, broker: Uuid) -> Uuid {
     let guid = Uuid::new_v4();
-    app.sandbox.add_customer(
-        guid,
-        format!("t{}.onmicrosoft.com", &guid.simple().to_string()[..8]),
-        "Customer",
-    );
+    app.sandbox_of(broker)
+        .add_customer(
+            guid,
+            format!("t{}.onmicrosoft.com", &guid.simple().to_string()[..8]),
+            "Customer",
+        )
+        .await
+        .expect("add a sandbox customer");
     guid
 }
 
 async fn should_link_a_tenant_by_hand_exactly_once(app: TestApp) {
     let shop = shop(&app).await;
     let admin = app.with_token(Some(broker_admin(&shop)));
-    let guid = customer(&app);
+    let guid = customer(&app, shop.broker.id).await;
 
     let (body, codes) = mutate(&admin, LINK, link_input(&shop.acme, guid)).await;
     assert!(codes.is_empty(), "{body}");
@@ -203,7 +206,7 @@ async fn should_link_a_tenant_by_hand_exactly_once(app: TestApp) {
     assert_eq!(audit_count(&app).await, events);
 
     // A different tenant for a linked organization; a tenant another organization holds.
-    let other = customer(&app);
+    let other = customer(&app, shop.broker.id).await;
     let (_, codes) = mutate(&admin, LINK, link_input(&shop.acme, other)).await;
     assert_eq!(codes, ["TENANT_ALREADY_LINKED"]);
     let (body, codes) = mutate(&admin, LINK, link_input(&shop.globex, guid)).await;
@@ -226,7 +229,7 @@ async fn should_link_a_tenant_by_hand_exactly_once(app: TestApp) {
         ),
         ("primaryDomain", json!("no dots")),
     ] {
-        let mut input = link_input(&shop.globex, customer(&app));
+        let mut input = link_input(&shop.globex, customer(&app, shop.broker.id).await);
         input[field] = value;
         let (body, codes) = mutate(&admin, LINK, input).await;
         assert_eq!(codes, ["BAD_USER_INPUT"], "{field}");
@@ -236,12 +239,12 @@ async fn should_link_a_tenant_by_hand_exactly_once(app: TestApp) {
 
     // Who may link.
     for (caller, token) in callers(&shop) {
-        let guid = customer(&app);
         let organization = if caller == "PLATFORM_ADMIN" {
             &shop.foreign
         } else {
             &shop.globex
         };
+        let guid = customer(&app, organization.broker_id).await;
         let (body, codes) = mutate(
             &app.with_token(Some(token)),
             LINK,
@@ -293,7 +296,7 @@ async fn should_link_a_tenant_by_hand_exactly_once(app: TestApp) {
 async fn should_refuse_to_unlink_while_microsoft_subscriptions_are_active(app: TestApp) {
     let shop = shop(&app).await;
     let admin = app.with_token(Some(broker_admin(&shop)));
-    let guid = customer(&app);
+    let guid = customer(&app, shop.broker.id).await;
     mutate(&admin, LINK, link_input(&shop.acme, guid)).await;
     let subscription = fixtures::subscription(&app.db, &shop.acme, &shop.m365, 3).await;
     let input = json!({ "organizationId": id(Kind::Organization, shop.acme.id) });
@@ -504,7 +507,12 @@ async fn should_leave_nothing_behind_when_partner_center_fails_and_succeed_on_re
 
     // Linking by hand while Partner Center is down: refused, nothing written.
     app.sandbox.fail_next(PartnerCenterError::Unavailable);
-    let (_, codes) = mutate(&admin, LINK, link_input(&shop.globex, customer(&app))).await;
+    let (_, codes) = mutate(
+        &admin,
+        LINK,
+        link_input(&shop.globex, customer(&app, shop.broker.id).await),
+    )
+    .await;
     assert_eq!(codes, ["PARTNER_CENTER_UNAVAILABLE"]);
     assert_eq!(tenants_of(&app, shop.globex.id).await, 0);
 }
@@ -517,7 +525,7 @@ async fn should_link_one_tenant_id_to_one_organization_under_concurrency(app: Te
             fixtures::organization(&app.db, &shop.broker, &format!("Race {n:02}"), "DE").await,
         );
     }
-    let guid = customer(&app);
+    let guid = customer(&app, shop.broker.id).await;
     let admin = broker_admin(&shop);
     let calls = organizations.iter().map(|organization| {
         let admin = admin.clone();
@@ -542,9 +550,15 @@ async fn should_link_one_tenant_id_to_one_organization_under_concurrency(app: Te
     assert_eq!(holders, 1);
 
     // One organization, ten different tenant IDs at once: exactly one wins.
-    let calls = (0..10).map(|_| {
+    let mut inputs = Vec::new();
+    for _ in 0..10 {
+        inputs.push(link_input(
+            &shop.globex,
+            customer(&app, shop.broker.id).await,
+        ));
+    }
+    let calls = inputs.into_iter().map(|input| {
         let admin = admin.clone();
-        let input = link_input(&shop.globex, customer(&app));
         let app = &app;
         async move { mutate(&app.with_token(Some(admin)), LINK, input).await.1 }
     });
@@ -701,6 +715,7 @@ async fn should_create_one_customer_for_concurrent_purchases_with_different_keys
 async fn should_record_a_customer_created_but_not_linked(app: TestApp) {
     let shop = shop(&app).await;
     let admin = app.with_token(Some(broker_admin(&shop)));
+    let guid = customer(&app, shop.broker.id).await;
     app.sandbox
         .hang_next(std::time::Duration::from_millis(1200));
     let purchase = mutate(
@@ -711,7 +726,7 @@ async fn should_record_a_customer_created_but_not_linked(app: TestApp) {
     let meanwhile = async {
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
         // Linking by hand respects the purchase's claim...
-        let (body, codes) = mutate(&admin, LINK, link_input(&shop.acme, customer(&app))).await;
+        let (body, codes) = mutate(&admin, LINK, link_input(&shop.acme, guid)).await;
         assert_eq!(codes, ["PROVISIONING_IN_PROGRESS"], "{body}");
         let retry_after = body["errors"][0]["extensions"]["retryAfter"]
             .as_u64()
@@ -807,7 +822,7 @@ async fn should_take_over_a_dead_holders_claim_within_seconds(app: TestApp) {
     let admin = app.with_token(Some(broker_admin(&shop)));
     let request_id = Uuid::now_v7();
     let customer = app
-        .sandbox
+        .sandbox_of(shop.broker.id)
         .create_customer(
             &NewCustomer {
                 company_name: "Acme".into(),
@@ -955,7 +970,7 @@ fn register_input(tenant: Uuid, domain: &str) -> Value {
 async fn should_register_and_verify_a_customer_consent_account(app: TestApp) {
     let shop = shop(&app).await;
     let admin = app.with_token(Some(broker_admin(&shop)));
-    let guid = customer(&app);
+    let guid = customer(&app, shop.broker.id).await;
     let (body, _) = mutate(&admin, LINK, link_input(&shop.acme, guid)).await;
     let tenant_id: Uuid = body["data"]["linkTenant"]["tenant"]["uuid"]
         .as_str()
@@ -1172,7 +1187,12 @@ async fn should_never_leave_an_active_microsoft_subscription_without_a_tenant(ap
     assert_eq!(tenantless_active_microsoft(&app).await, 0);
 
     // Linked: it may be active. Suspended, unlinked, then re-activated: refused again.
-    mutate(&admin, LINK, link_input(&shop.acme, customer(&app))).await;
+    mutate(
+        &admin,
+        LINK,
+        link_input(&shop.acme, customer(&app, shop.broker.id).await),
+    )
+    .await;
     let (body, codes) = mutate(
         &admin,
         UPDATE_SUBSCRIPTION,
@@ -1219,7 +1239,12 @@ async fn should_never_leave_an_active_microsoft_subscription_without_a_tenant(ap
     assert_eq!(codes, ["TENANT_REQUIRED"], "{body}");
     assert_eq!(tenantless_active_microsoft(&app).await, 0);
     // Once the organization has a tenant, the same change is fine.
-    mutate(&admin, LINK, link_input(&shop.acme, customer(&app))).await;
+    mutate(
+        &admin,
+        LINK,
+        link_input(&shop.acme, customer(&app, shop.broker.id).await),
+    )
+    .await;
     let (body, codes) = mutate(
         &admin,
         UPDATE_SERVICE,
@@ -1273,7 +1298,7 @@ async fn should_answer_identical_concurrent_links_as_one_link(app: TestApp) {
     for round in 0..5 {
         let organization =
             fixtures::organization(&app.db, &shop.broker, &format!("Twin {round}"), "DE").await;
-        let guid = customer(&app);
+        let guid = customer(&app, shop.broker.id).await;
         let calls = (0..20).map(|_| {
             let admin = admin.clone();
             let input = link_input(&organization, guid);

@@ -156,7 +156,7 @@ pub async fn link_customer(
         LinkTenant {
             organization_id: organization.id,
             microsoft_tenant_id: guid.to_string(),
-            primary_domain: customer.primary_domain.clone(),
+            primary_domain: Some(customer.primary_domain.clone()),
         },
     )
     .await?;

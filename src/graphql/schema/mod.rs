@@ -11,6 +11,7 @@ pub mod mutation;
 pub mod node;
 pub mod organization;
 pub mod partner_connection;
+pub mod sandbox;
 pub mod service;
 pub mod subscription;
 pub mod sync;

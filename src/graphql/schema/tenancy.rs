@@ -19,8 +19,9 @@ pub struct LinkTenantInput {
     pub organization_id: ID,
     /// The tenant's GUID from Microsoft Partner Center.
     pub microsoft_tenant_id: String,
-    /// E.g. `contoso.onmicrosoft.com`.
-    pub primary_domain: String,
+    /// E.g. `contoso.onmicrosoft.com`. Optional when the broker's Partner Center (its
+    /// connection, or the sandbox) holds the customer: its company profile's domain is taken.
+    pub primary_domain: Option<String>,
 }
 
 #[derive(SimpleObject)]
