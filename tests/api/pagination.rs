@@ -216,9 +216,102 @@ async fn should_page_nested_connections_per_parent(app: TestApp) {
     assert!(codes.iter().all(|c| c == "BAD_USER_INPUT"));
 }
 
+/// A page after a cursor seeks from the cursor's key: without `totalCount` it counts nothing,
+/// and still knows whether rows come before and after it, at the root and per parent, each
+/// page in one statement (a level of nested pages in one too).
+async fn should_page_after_a_cursor_without_counting(app: TestApp) {
+    organizations(&app).await;
+    let uncounted = "query($first: Int, $after: String, $last: Int, $before: String) {
+        organizations(first: $first, after: $after, last: $last, before: $before, filter: {country: \"DE\"}) {
+            pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+            edges { node { name } }
+        } }";
+    let mut seen = Vec::new();
+    let mut after = Value::Null;
+    // (rows, hasNextPage, statements: past the end, a count tells `hasPreviousPage`)
+    for (size, more, statements) in [(10, true, 1), (10, true, 1), (5, false, 1), (0, false, 2)] {
+        app.reset_statements();
+        let p = app
+            .query(uncounted, json!({ "first": 10, "after": after }))
+            .await["organizations"]
+            .clone();
+        assert_eq!(app.statement_count(), statements, "a page after {after}");
+        assert_eq!(names(&p).len(), size);
+        assert_eq!(p["pageInfo"]["hasNextPage"], more);
+        assert_eq!(p["pageInfo"]["hasPreviousPage"], !after.is_null());
+        seen.extend(names(&p));
+        if size > 0 {
+            after = p["pageInfo"]["endCursor"].clone();
+        }
+    }
+    assert_eq!(seen, expected(1..=25));
+    // Backward from "Org 11": 06-10, then 01-05 with nothing before.
+    let before = page(&app, json!({ "first": 11 })).await["pageInfo"]["endCursor"].clone();
+    let back = app
+        .query(uncounted, json!({ "last": 5, "before": before }))
+        .await["organizations"]
+        .clone();
+    assert_eq!(names(&back), expected(6..=10));
+    assert_eq!(back["pageInfo"]["hasPreviousPage"], true);
+    assert_eq!(back["pageInfo"]["hasNextPage"], true);
+    let start = back["pageInfo"]["startCursor"].clone();
+    let back = app
+        .query(uncounted, json!({ "last": 5, "before": start }))
+        .await["organizations"]
+        .clone();
+    assert_eq!(names(&back), expected(1..=5));
+    assert_eq!(back["pageInfo"]["hasPreviousPage"], false);
+    assert_eq!(back["pageInfo"]["hasNextPage"], true);
+
+    // Nested: the same cursor pages every broker's organizations from its key.
+    let nested = "query($after: String, $count: Boolean!) { brokers { edges { node { slug
+        organizations(first: 1, after: $after) { totalCount @include(if: $count)
+            pageInfo { hasNextPage hasPreviousPage } edges { node { name } } } } } } }";
+    let first = app.query(nested, json!({ "count": false })).await;
+    let one = first["brokers"]["edges"][0]["node"]["organizations"].clone();
+    assert_eq!(names(&one), ["Org 01"]);
+    assert_eq!(one["pageInfo"]["hasPreviousPage"], false);
+    let after = app
+        .query(
+            "{ brokers { edges { node { organizations(first: 1) { pageInfo { endCursor } } } } } }",
+            json!({}),
+        )
+        .await["brokers"]["edges"][0]["node"]["organizations"]["pageInfo"]["endCursor"]
+        .clone();
+    for count in [false, true] {
+        app.reset_statements();
+        let data = app
+            .query(nested, json!({ "after": after, "count": count }))
+            .await;
+        assert_eq!(
+            app.statement_count(),
+            2,
+            "brokers, then one page per broker"
+        );
+        let brokers = data["brokers"]["edges"].as_array().unwrap();
+        let one = &brokers[0]["node"]["organizations"];
+        let two = &brokers[1]["node"]["organizations"];
+        // Past "Org 01" in name order: "Org 02" for the first broker; every name of the
+        // second comes after it, none before.
+        assert_eq!(names(one), expected(2..=2));
+        assert_eq!(one["pageInfo"]["hasPreviousPage"], true);
+        assert_eq!(one["pageInfo"]["hasNextPage"], true);
+        assert_eq!(names(two), ["Two 1"]);
+        assert_eq!(two["pageInfo"]["hasPreviousPage"], false);
+        assert_eq!(two["pageInfo"]["hasNextPage"], true);
+        if count {
+            assert_eq!(one["totalCount"], 25);
+            assert_eq!(two["totalCount"], 3);
+        } else {
+            assert!(two.get("totalCount").is_none());
+        }
+    }
+}
+
 db_tests!(
     should_page_forward_and_backward_through_every_row,
     should_page_in_each_order,
     should_refuse_bad_page_arguments,
     should_page_nested_connections_per_parent,
+    should_page_after_a_cursor_without_counting,
 );

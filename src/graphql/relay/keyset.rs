@@ -1,15 +1,19 @@
 //! Keyset pagination in SQL, for root lists and, batched by parent, for nested lists.
 //!
-//! One SQL statement fetches a page for every parent of a batch: window functions count each
-//! parent's rows (`totalCount`), number them in the requested order after the cursor, and the
-//! outer query keeps the first `limit` of each. `last`/`before` run the same query in the reverse
-//! order and flip the rows back.
+//! One SQL statement fetches a page for every parent of a batch. A first page numbers each
+//! parent's rows in the requested order (a window function; a root list walks its index with
+//! `LIMIT` instead) and counts them only when `totalCount` is asked for. A page after (or
+//! before) a cursor seeks: `(sort, id) > (the cursor's)` in the walking order, so only the rows
+//! from the cursor on are read (a root list stops after the page and one row more; nested lists
+//! number only those rows, per parent); the count, when asked for, and whether a row comes before
+//! the cursor (`hasPreviousPage`) are subqueries of their own. `last`/`before` run the same query
+//! in the reverse order and flip the rows back.
 
 use std::collections::HashMap;
 
 use sea_orm::sea_query::{
-    Alias, Asterisk, Condition, Expr, ExprTrait, Func, Order as SqlOrder, Query, SelectStatement,
-    WindowStatement,
+    Alias, Asterisk, Condition, Expr, ExprTrait, Func, JoinType, Order as SqlOrder, Query,
+    SelectStatement, WindowStatement,
 };
 use sea_orm::{ConnectionTrait, EntityTrait, FromQueryResult, QueryTrait, Select, Value};
 use uuid::Uuid;
@@ -31,20 +35,41 @@ fn col(name: &str) -> Expr {
     Expr::col((Alias::new(X), Alias::new(name)))
 }
 
-/// Rows strictly beyond `cursor` in the direction `ascending`.
-fn beyond(cursor: &Cursor, ascending: bool) -> Condition {
-    let id = Value::Uuid(Some(cursor.id));
-    let past = |e: Expr, v: Value| if ascending { e.gt(v) } else { e.lt(v) };
-    match (cursor.key.column(), &cursor.value) {
-        (Some(column), Some(value)) => Condition::any()
-            .add(past(col(column), value.clone().into()))
-            .add(
-                Condition::all()
-                    .add(col(column).eq(value.clone()))
-                    .add(past(col("id"), id)),
-            ),
-        _ => Condition::all().add(past(col("id"), id)),
+/// The rows on one side of `cursor` in the walking order (`ascending` or not): strictly
+/// `beyond` it, or at or before it. A row value, `(sort, id) > (…)`, which an index on the
+/// sort column can seek to.
+fn seek(cursor: &Cursor, ascending: bool, beyond: bool) -> Expr {
+    let id = Expr::val(Value::Uuid(Some(cursor.id)));
+    let (row, at) = match (cursor.key.column(), &cursor.value) {
+        (Some(column), Some(value)) => (
+            Expr::tuple([col(column), col("id")]),
+            Expr::tuple([Expr::val(value.clone()), id]),
+        ),
+        _ => (col("id"), id),
+    };
+    match (ascending, beyond) {
+        (true, true) => row.gt(at),
+        (true, false) => row.lte(at),
+        (false, true) => row.lt(at),
+        (false, false) => row.gte(at),
     }
+}
+
+/// Orders `page` as the query walks: by the sort column, then `id`.
+fn walk(page: &mut SelectStatement, request: &PageRequest, order: SqlOrder) {
+    if let Some(column) = request.order.key.column() {
+        page.order_by((Alias::new(X), Alias::new(column)), order.clone());
+    }
+    page.order_by((Alias::new(X), Alias::new("id")), order);
+}
+
+/// `(SELECT COUNT(*) FROM (select) AS c)`.
+fn count_of(select: SelectStatement) -> Expr {
+    let mut count = Query::select();
+    count
+        .expr(Func::count(Expr::col(Asterisk)))
+        .from_subquery(select, Alias::new("c"));
+    Expr::SubQuery(None, Box::new(count.into()))
 }
 
 fn window(partitioned: bool) -> WindowStatement {
@@ -98,12 +123,11 @@ fn page_statement(
     } else {
         request.limit + 1
     };
-    let keep = |walked: SelectStatement, in_range: Condition, rows: u64| {
+    let keep = |walked: SelectStatement, rows: u64| {
         let mut page = Query::select();
         page.column((Alias::new(X), Asterisk))
             .from_subquery(walked, Alias::new(X))
-            .and_where(col("__rn").lte(rows as i64))
-            .cond_where(in_range);
+            .and_where(col("__rn").lte(rows as i64));
         if partitioned {
             page.order_by((Alias::new(X), Alias::new(PARENT)), SqlOrder::Asc);
         }
@@ -120,21 +144,11 @@ fn page_statement(
             Alias::new("__rn"),
         );
         if request.count {
-            let mut count = Query::select();
-            count
-                .expr(Func::count(Expr::col(Asterisk)))
-                .from_subquery(base.clone(), Alias::new("c"));
-            page.expr_as(
-                Expr::SubQuery(None, Box::new(count.into())),
-                Alias::new("__total"),
-            );
+            page.expr_as(count_of(base.clone()), Alias::new("__total"));
         }
         page.from_subquery(base, Alias::new(X));
-        if let Some(column) = request.order.key.column() {
-            page.order_by((Alias::new(X), Alias::new(column)), sql_order.clone());
-        }
-        page.order_by((Alias::new(X), Alias::new("id")), sql_order)
-            .limit(first_page_rows);
+        walk(&mut page, request, sql_order);
+        page.limit(first_page_rows);
         return page;
     }
     if !request.has_cursor() {
@@ -153,44 +167,77 @@ fn page_statement(
         walked
             .expr_window_as(Expr::cust("ROW_NUMBER()"), numbered, Alias::new("__rn"))
             .from_subquery(base, Alias::new(X));
-        return keep(walked, Condition::all(), first_page_rows);
+        return keep(walked, first_page_rows);
     }
-    let in_range = end
-        .as_ref()
-        .map(|cursor| beyond(cursor, !ascending))
-        .unwrap_or_else(Condition::all);
-
-    // 1: every row of the connection, counted.
-    let mut counted = Query::select();
-    counted
-        .column((Alias::new(X), Asterisk))
-        .expr_window_as(
-            Func::count(Expr::col(Asterisk)),
-            window(partitioned),
-            Alias::new("__total"),
-        )
-        .from_subquery(base, Alias::new(X));
-    // 2: the rows past the start cursor, numbered in the walking order; rows past the end
-    // cursor come last in that order, so numbering them does not disturb the others.
+    // A page after (or before) a cursor seeks from the cursor's key: only the rows from the
+    // start cursor on (up to the end cursor) are read, one more than the page telling whether
+    // there are more. The count, when asked for, and whether any row comes before the start
+    // cursor are separate subqueries.
+    let mut in_range = Condition::all();
+    if let Some(cursor) = start {
+        in_range = in_range.add(seek(cursor, ascending, true));
+    }
+    if let Some(cursor) = end {
+        in_range = in_range.add(seek(cursor, !ascending, true));
+    }
+    let rows = request.limit + 1;
+    if !partitioned {
+        let mut page = Query::select();
+        page.column((Alias::new(X), Asterisk));
+        if request.count {
+            page.expr_as(count_of(base.clone()), Alias::new("__total"));
+        }
+        if let Some(cursor) = start {
+            // 1 when a row lies at or before the start cursor, else 0: an index seek, one row.
+            let mut before = Query::select();
+            before
+                .expr(Expr::val(1))
+                .from_subquery(base.clone(), Alias::new(X))
+                .and_where(seek(cursor, ascending, false))
+                .limit(1);
+            page.expr_as(count_of(before), Alias::new("__before"));
+        }
+        page.from_subquery(base, Alias::new(X)).cond_where(in_range);
+        walk(&mut page, request, sql_order);
+        page.limit(rows);
+        return page;
+    }
+    // Nested lists: each parent's rows from the cursor on, numbered; each parent's count and
+    // rows before the cursor in one pass over its rows (grouped, not sorted).
     let mut walked = Query::select();
     walked
         .column((Alias::new(X), Asterisk))
         .expr_window_as(Expr::cust("ROW_NUMBER()"), numbered, Alias::new("__rn"))
-        .expr_window_as(
-            Func::count(Expr::col(Asterisk)),
-            window(partitioned),
-            Alias::new("__past_start"),
-        )
-        .expr_window_as(
-            Func::sum(Expr::case(in_range.clone(), 1).finally(0)),
-            window(partitioned),
-            Alias::new("__in_range"),
-        )
-        .from_subquery(counted, Alias::new(X));
-    if let Some(cursor) = start {
-        walked.cond_where(beyond(cursor, ascending));
+        .from_subquery(base.clone(), Alias::new(X))
+        .cond_where(in_range);
+    let mut page = keep(walked, rows);
+    if request.count || start.is_some() {
+        const COUNTS: &str = "counts";
+        let mut counts = Query::select();
+        counts
+            .column((Alias::new(X), Alias::new(PARENT)))
+            .from_subquery(base, Alias::new(X))
+            .group_by_col((Alias::new(X), Alias::new(PARENT)));
+        if request.count {
+            counts.expr_as(Func::count(Expr::col(Asterisk)), Alias::new("__total"));
+            page.column((Alias::new(COUNTS), Alias::new("__total")));
+        }
+        if let Some(cursor) = start {
+            counts.expr_as(
+                Func::count(Expr::case(seek(cursor, ascending, false), 1)),
+                Alias::new("__before"),
+            );
+            page.column((Alias::new(COUNTS), Alias::new("__before")));
+        }
+        page.join_subquery(
+            JoinType::InnerJoin,
+            counts,
+            Alias::new(COUNTS),
+            Expr::col((Alias::new(COUNTS), Alias::new(PARENT)))
+                .equals((Alias::new(X), Alias::new(PARENT))),
+        );
     }
-    keep(walked, in_range, counted_rows)
+    page
 }
 
 /// Fetches one page per parent (or the single page of a root list when `parent` is `None`,
@@ -209,6 +256,7 @@ where
     let base = base_statement(select.into_query(), parent);
     let statement = page_statement(base.clone(), partitioned, request);
     let rows = db.query_all(&statement).await?;
+    let start = request.start();
     let mut pages: HashMap<Uuid, Page<E::Model>> = HashMap::new();
     for row in rows {
         let key = if partitioned {
@@ -218,52 +266,39 @@ where
         };
         let model = E::Model::from_query_result(&row, "")?;
         let page = pages.entry(key).or_default();
-        if !request.counts() {
-            // A first page fetched one row past its end, uncounted: `total` stays unknown (0;
-            // `totalCount` was not asked for).
-            let number: i64 = row.try_get("", "__rn")?;
-            if number as u64 <= request.limit {
-                page.rows.push(model);
-            } else if request.backward {
-                page.has_previous = true;
-            } else {
-                page.has_next = true;
-            }
-            continue;
+        if request.count {
+            page.total = row.try_get("", "__total")?;
         }
-        let total: i64 = row.try_get("", "__total")?;
-        let (past_start, in_range) = if request.has_cursor() {
-            (
-                row.try_get("", "__past_start")?,
-                sum_as_i64(&row, "__in_range")?,
-            )
+        // The rows come in the walking order, one past the page when there are more; without a
+        // cursor and with a count, the count tells instead.
+        let (more, earlier) = if request.has_cursor() {
+            let before: i64 = match start {
+                Some(_) => row.try_get("", "__before")?,
+                None => 0,
+            };
+            (page.rows.len() as u64 >= request.limit, before > 0)
+        } else if request.count {
+            (page.total as u64 > request.limit, false)
         } else {
-            (total, total)
-        };
-        page.total = total;
-        let more = in_range as u64 > request.limit;
-        let before_start = request.after.is_some() && !request.backward
-            || request.before.is_some() && request.backward;
-        let earlier = before_start && total > past_start;
-        (page.has_previous, page.has_next) = if request.backward {
-            (more, earlier)
-        } else {
-            (earlier, more)
+            let number: i64 = row.try_get("", "__rn")?;
+            (number as u64 > request.limit, false)
         };
         if (page.rows.len() as u64) < request.limit {
             page.rows.push(model);
         }
+        let (previous, next) = if request.backward {
+            (more, earlier)
+        } else {
+            (earlier, more)
+        };
+        page.has_previous |= previous;
+        page.has_next |= next;
     }
     if request.backward {
         for page in pages.values_mut() {
             page.rows.reverse();
         }
     }
-    let start = if request.backward {
-        &request.before
-    } else {
-        &request.after
-    };
     let parents: Vec<Uuid> = match parent {
         Some((_, ids)) => ids.to_vec(),
         None => vec![Uuid::nil()],
@@ -323,15 +358,4 @@ async fn count_empty<M>(
         );
     }
     Ok(())
-}
-
-/// `SUM` is an integer on SQLite and a numeric on PostgreSQL.
-fn sum_as_i64(row: &sea_orm::QueryResult, column: &str) -> Result<i64, sea_orm::DbErr> {
-    match row.try_get::<i64>("", column) {
-        Ok(value) => Ok(value),
-        Err(_) => {
-            let value: sea_orm::prelude::Decimal = row.try_get("", column)?;
-            Ok(i64::try_from(value).unwrap_or(i64::MAX))
-        }
-    }
 }

@@ -32,7 +32,7 @@ pub struct PageRequest {
     pub(super) after: Option<Cursor>,
     pub(super) before: Option<Cursor>,
     pub(super) order: Order,
-    /// Whether `totalCount` is asked for: a first page without it needs no count.
+    /// Whether `totalCount` is asked for: a page without it needs no count.
     pub(super) count: bool,
 }
 
@@ -50,16 +50,19 @@ impl PageRequest {
         self.after.is_some() || self.before.is_some()
     }
 
-    /// The same page, counting each parent's rows (`totalCount`) only when `count`. Pages
-    /// with a cursor always count (their `hasPreviousPage`/`hasNextPage` need it).
+    /// The same page, counting each parent's rows (`totalCount`) only when `count`.
     pub fn counting(mut self, count: bool) -> Self {
         self.count = count;
         self
     }
 
-    /// Whether the statement counts each parent's rows.
-    pub(super) fn counts(&self) -> bool {
-        self.count || self.has_cursor()
+    /// The cursor the query walks from: `after`, or `before` for `last`.
+    pub(super) fn start(&self) -> Option<&Cursor> {
+        if self.backward {
+            self.before.as_ref()
+        } else {
+            self.after.as_ref()
+        }
     }
 }
 
