@@ -163,6 +163,11 @@ catalogue! {
         PartnerCenterNotConfigured = "PARTNER_CENTER_NOT_CONFIGURED", OK, "this broker has no Partner Center connection: a broker admin configures one with `configurePartnerCenterConnection`";
         /// Microsoft Entra or Partner Center refused the broker's credentials.
         PartnerCenterAuthFailed = "PARTNER_CENTER_AUTH_FAILED", OK, "Microsoft refused the broker's Partner Center credentials";
+        // Live updates (`live`).
+        /// More subscriptions than `--live-max-per-connection` / `--live-max-per-principal`.
+        SubscriptionLimitExceeded = "SUBSCRIPTION_LIMIT_EXCEEDED", OK, "too many subscriptions at once; end one first";
+        /// A subscriber fell more than `--live-buffer` events behind; it resumes with its last cursor.
+        SubscriberTooSlow = "SUBSCRIBER_TOO_SLOW", OK, "the subscriber fell too far behind; subscribe again with the last cursor you received";
     }
 }
 

@@ -17,6 +17,7 @@ pub mod error;
 pub mod graphql;
 pub mod http;
 pub mod keyfile;
+pub mod live;
 pub mod partner_center;
 pub mod scope;
 pub mod seed;

@@ -17,6 +17,7 @@ mod m20261123_000010_create_provisioning_requests;
 mod m20261201_000011_create_tenant_claims;
 mod m20261201_111500_create_rate_limit_hits;
 mod m20261201_140000_create_partner_center_connections;
+mod m20261202_130000_add_audit_sequence;
 
 pub struct Migrator;
 
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000011_create_tenant_claims::Migration),
             Box::new(m20261201_111500_create_rate_limit_hits::Migration),
             Box::new(m20261201_140000_create_partner_center_connections::Migration),
+            Box::new(m20261202_130000_add_audit_sequence::Migration),
         ]
     }
 }

@@ -7,6 +7,7 @@ pub mod metrics;
 pub mod playground;
 pub mod request_id;
 pub mod serve;
+pub mod sse;
 pub mod websocket;
 
 use std::sync::Arc;
@@ -45,6 +46,8 @@ pub struct HttpConfig {
     pub edge: edge::EdgeConfig,
     /// Whether metrics are recorded, and where `GET /metrics` answers them.
     pub metrics: Option<MetricsAt>,
+    /// The bounds of live updates (subscriptions).
+    pub live: crate::live::LiveConfig,
 }
 
 /// Where `GET /metrics` is served.
@@ -68,6 +71,7 @@ impl HttpConfig {
         websocket_init_timeout: Duration::from_secs(10),
         metrics: None,
         edge: edge::EdgeConfig::DEFAULTS,
+        live: crate::live::LiveConfig::DEFAULTS,
     };
 }
 
@@ -119,8 +123,9 @@ impl AppState {
         if metrics.is_some() {
             services.partner_centers = Arc::new((*services.partner_centers).clone().metered());
         }
-        let schema = crate::graphql::server_schema(services.clone(), &limits);
-        let websocket_schema = crate::graphql::websocket_schema(services, &limits);
+        let hub = crate::live::Hub::new(db.clone(), config.live);
+        let schema = crate::graphql::server_schema(services.clone(), &limits, hub.clone());
+        let websocket_schema = crate::graphql::websocket_schema(services, &limits, hub);
         let cores = std::thread::available_parallelism().map_or(2, usize::from);
         AppState(Arc::new(Inner {
             availability: crate::db::Availability::new(db.clone()),

@@ -20,6 +20,7 @@ mod hardening_transport;
 mod http_rules;
 mod input_rules;
 mod limits;
+mod live;
 mod metrics;
 mod mutations;
 mod pagination;

@@ -15,18 +15,18 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use crate::db_tests;
 use crate::support::{TestApp, platform_admin, token};
 
-type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+pub(crate) type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// A safety bound on every receive, so a broken server fails the test instead of hanging it.
 const RECEIVE_BOUND: Duration = Duration::from_secs(10);
 
 /// Serves the app's router with the real server loop on a random local port; returns the
 /// WebSocket URL.
-async fn serve(app: &TestApp) -> String {
+pub(crate) async fn serve(app: &TestApp) -> String {
     format!("ws://{}/graphql/ws", crate::support::listen(app).await)
 }
 
-async fn connect(url: &str) -> Socket {
+pub(crate) async fn connect(url: &str) -> Socket {
     let mut request = url.into_client_request().expect("request");
     request.headers_mut().insert(
         "Sec-WebSocket-Protocol",
@@ -44,7 +44,7 @@ async fn connect(url: &str) -> Socket {
     socket
 }
 
-async fn send(socket: &mut Socket, message: Value) {
+pub(crate) async fn send(socket: &mut Socket, message: Value) {
     socket
         .send(Message::text(message.to_string()))
         .await
@@ -52,7 +52,7 @@ async fn send(socket: &mut Socket, message: Value) {
 }
 
 /// The next text or close message (pings and pongs skipped); `None` once the stream ends.
-async fn receive(socket: &mut Socket) -> Option<Message> {
+pub(crate) async fn receive(socket: &mut Socket) -> Option<Message> {
     loop {
         let message = tokio::time::timeout(RECEIVE_BOUND, socket.next())
             .await
@@ -66,7 +66,7 @@ async fn receive(socket: &mut Socket) -> Option<Message> {
 }
 
 /// The next message, which must be a graphql-transport-ws JSON message.
-async fn receive_json(socket: &mut Socket) -> Value {
+pub(crate) async fn receive_json(socket: &mut Socket) -> Value {
     match receive(socket).await {
         Some(Message::Text(text)) => serde_json::from_str(text.as_str()).expect("JSON message"),
         other => panic!("expected a text message, got {other:?}"),
@@ -74,7 +74,7 @@ async fn receive_json(socket: &mut Socket) -> Value {
 }
 
 /// Connects and initialises with `Authorization: Bearer <token>`; asserts the `connection_ack`.
-async fn initialised(url: &str, token: &str) -> Socket {
+pub(crate) async fn initialised(url: &str, token: &str) -> Socket {
     let mut socket = connect(url).await;
     send(
         &mut socket,
