@@ -18,6 +18,7 @@ use crate::graphql::exec::limits::Limits;
 use crate::http::admission::AdmissionConfig;
 use crate::http::serve::ServeConfig;
 use crate::http::{self, AppState, HttpConfig};
+use crate::live::LiveConfig;
 use crate::partner_center::PartnerCenterConfig;
 use crate::{graphql, seed};
 
@@ -296,6 +297,56 @@ pub struct ServeArgs {
         global = true
     )]
     pub operation_queue_wait_ms: u64,
+
+    /// Events a live-update subscriber may fall behind before it is ended with
+    /// `SUBSCRIBER_TOO_SLOW` (it resumes with its last cursor).
+    #[arg(
+        long,
+        env = "BROKERGRAPH_LIVE_BUFFER",
+        default_value_t = LiveConfig::DEFAULTS.buffer as u64,
+        value_parser = clap::value_parser!(u64).range(1..),
+        global = true
+    )]
+    pub live_buffer: u64,
+
+    /// Most subscriptions one WebSocket connection may hold at once.
+    #[arg(
+        long,
+        env = "BROKERGRAPH_LIVE_MAX_PER_CONNECTION",
+        default_value_t = LiveConfig::DEFAULTS.max_per_connection as u64,
+        global = true
+    )]
+    pub live_max_per_connection: u64,
+
+    /// Most subscriptions one principal (token subject) may hold at once, per replica.
+    #[arg(
+        long,
+        env = "BROKERGRAPH_LIVE_MAX_PER_PRINCIPAL",
+        default_value_t = LiveConfig::DEFAULTS.max_per_principal as u64,
+        global = true
+    )]
+    pub live_max_per_principal: u64,
+
+    /// Milliseconds between reads of new events when no wake-up came (a lost notification,
+    /// PgBouncer in transaction mode).
+    #[arg(
+        long,
+        env = "BROKERGRAPH_LIVE_POLL_INTERVAL_MS",
+        default_value_t = LiveConfig::DEFAULTS.poll_interval.as_millis() as u64,
+        value_parser = clap::value_parser!(u64).range(1..),
+        global = true
+    )]
+    pub live_poll_interval_ms: u64,
+
+    /// Seconds of silence after which a WebSocket is pinged and an SSE stream sent a comment.
+    #[arg(
+        long,
+        env = "BROKERGRAPH_LIVE_KEEP_ALIVE",
+        default_value_t = LiveConfig::DEFAULTS.keep_alive.as_secs(),
+        value_parser = clap::value_parser!(u64).range(1..),
+        global = true
+    )]
+    pub live_keep_alive_seconds: u64,
 }
 
 impl ServeArgs {
@@ -324,6 +375,15 @@ impl ServeArgs {
                 )
                 .unwrap_or(usize::MAX),
                 operation_queue_wait: Duration::from_millis(self.operation_queue_wait_ms),
+            },
+            live: LiveConfig {
+                buffer: usize::try_from(self.live_buffer).unwrap_or(usize::MAX),
+                max_per_connection: usize::try_from(self.live_max_per_connection)
+                    .unwrap_or(usize::MAX),
+                max_per_principal: usize::try_from(self.live_max_per_principal)
+                    .unwrap_or(usize::MAX),
+                poll_interval: Duration::from_millis(self.live_poll_interval_ms),
+                keep_alive: Duration::from_secs(self.live_keep_alive_seconds),
             },
         })
     }

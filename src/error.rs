@@ -190,6 +190,11 @@ catalogue! {
         TooManyConcurrentOperations = "TOO_MANY_CONCURRENT_OPERATIONS", TOO_MANY_REQUESTS, "you are running as many operations at once as you may; retry shortly";
         /// A control of the built-in Partner Center sandbox, on an install that does not use it.
         SandboxNotInUse = "SANDBOX_NOT_IN_USE", OK, "this install does not run on the built-in Partner Center sandbox (it has a Partner Center URL)";
+        // Live updates (`live`).
+        /// More subscriptions than `--live-max-per-connection` / `--live-max-per-principal`.
+        SubscriptionLimitExceeded = "SUBSCRIPTION_LIMIT_EXCEEDED", OK, "too many subscriptions at once; end one first";
+        /// A subscriber fell more than `--live-buffer` events behind; it resumes with its last cursor.
+        SubscriberTooSlow = "SUBSCRIBER_TOO_SLOW", OK, "the subscriber fell too far behind; subscribe again with the last cursor you received";
     }
 }
 

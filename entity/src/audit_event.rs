@@ -16,6 +16,10 @@ pub struct Model {
     pub broker_id: Option<Uuid>,
     pub organization_id: Option<Uuid>,
     pub details: Json,
+    /// The order live updates deliver events in: committed in this order, without gaps
+    /// (see migration `m20261202_130000_add_audit_sequence`). Set by `domain::audit::record`.
+    #[sea_orm(unique)]
+    pub sequence: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -20,6 +20,7 @@ mod m20261201_140000_create_partner_center_connections;
 mod m20261202_100000_create_persisted_queries;
 mod m20261202_110000_create_sync;
 mod m20261202_120000_create_sandbox;
+mod m20261202_130000_add_audit_sequence;
 
 pub struct Migrator;
 
@@ -43,6 +44,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_100000_create_persisted_queries::Migration),
             Box::new(m20261202_110000_create_sync::Migration),
             Box::new(m20261202_120000_create_sandbox::Migration),
+            Box::new(m20261202_130000_add_audit_sequence::Migration),
         ]
     }
 }

@@ -1,9 +1,11 @@
 //! The append-only audit trail: every change writes one event in its own transaction; reading
 //! it back, each caller sees of an event what it may read of the entity (`redacted_details`).
+//! It is also the outbox of live updates (`crate::live`): each event gets its place in the
+//! commit order (`sequence`) and wakes the subscribers' listeners.
 
 use chrono::Utc;
 use entity::audit_event;
-use sea_orm::{ActiveModelTrait, ConnectionTrait, DbErr, IntoActiveModel};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, DbBackend, DbErr, IntoActiveModel, Statement};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
@@ -60,12 +62,41 @@ impl Event {
     }
 }
 
+/// The next number of the commit order (see migration `m20261202_130000_add_audit_sequence`):
+/// the counter row stays locked until the caller's transaction ends, so numbers commit in
+/// their order.
+async fn next_sequence(db: &impl ConnectionTrait) -> Result<i64, DbErr> {
+    let row = db
+        .query_one_raw(Statement::from_string(
+            db.get_database_backend(),
+            "UPDATE event_sequence SET last = last + 1 WHERE id = 1 RETURNING last",
+        ))
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound("the event_sequence counter row".into()))?;
+    row.try_get_by_index(0)
+}
+
+/// Wakes the live-update listeners once the caller's transaction commits: PostgreSQL delivers
+/// a `NOTIFY` only at commit (and drops it on rollback), to every replica's listener. SQLite
+/// has no such thing; its listener, in this process, is woken now and waits for the write
+/// lock before it reads (see `live::hub`), so it reads after this transaction ends.
+async fn wake_listeners(db: &impl ConnectionTrait) -> Result<(), DbErr> {
+    match db.get_database_backend() {
+        DbBackend::Postgres => {
+            db.execute_unprepared(crate::live::NOTIFY_STATEMENT).await?;
+        }
+        _ => crate::live::wake_local(),
+    }
+    Ok(())
+}
+
 /// Writes `event` as done by `principal`, inside the caller's transaction.
 pub async fn record(
     db: &impl ConnectionTrait,
     principal: &Principal,
     event: Event,
 ) -> Result<(), DbErr> {
+    let sequence = next_sequence(db).await?;
     let mut details = json!({});
     for (key, value) in [
         ("before", event.before),
@@ -87,11 +118,12 @@ pub async fn record(
         broker_id: event.broker_id,
         organization_id: event.organization_id,
         details,
+        sequence: Some(sequence),
     }
     .into_active_model()
     .insert(db)
     .await?;
-    Ok(())
+    wake_listeners(db).await
 }
 
 /// The guarded field a snapshot's `key` holds, for an entity of `entity_type`: the audit

@@ -16,8 +16,7 @@ use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest, NextSubscribe,
 };
 use async_graphql::{
-    Context, EmptySubscription, MergedObject, Request, Response, Schema, SchemaBuilder,
-    ServerResult,
+    Context, MergedObject, Request, Response, Schema, SchemaBuilder, ServerResult,
 };
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
@@ -62,10 +61,10 @@ pub struct Mutation(
 
 /// The schema the server runs: the plain schema and federation's `_service` and `_entities`
 /// (see [`federation`]).
-pub type AppSchema = Schema<federation::ServedQuery, Mutation, EmptySubscription>;
+pub type AppSchema = Schema<federation::ServedQuery, Mutation, schema::live::Subscription>;
 
 /// The schema without federation's additions, for clients that never see a router.
-pub type PlainSchema = Schema<Query, Mutation, EmptySubscription>;
+pub type PlainSchema = Schema<Query, Mutation, schema::live::Subscription>;
 
 /// The schema's types and rules, without a database or federation: what `brokergraph schema`
 /// prints and `schema.graphql` holds.
@@ -87,29 +86,40 @@ pub fn sdl() -> String {
 
 /// The schema the HTTP handler runs. It has no extensions, so async-graphql resolves each
 /// field on its fast path: the handler parses and checks the document itself
-/// ([`exec::limits::check_document`]) and gives every operation its [`RequestContext`].
-pub fn server_schema(services: Services, limits: &Limits) -> AppSchema {
+/// ([`limits::check_document`]) and gives every operation its [`RequestContext`].
+pub fn server_schema(services: Services, limits: &Limits, hub: crate::live::Hub) -> AppSchema {
     with_services(
         builder(federation::ServedQuery::default(), limits),
         services,
+        hub,
     )
 }
 
-/// The schema the WebSocket runs: the same, plus [`WebSocketRules`], which does per operation
-/// what the HTTP handler does per request.
-pub fn websocket_schema(services: Services, documents: Arc<Documents>) -> AppSchema {
+/// The schema the WebSocket and Server-Sent Events run: the same, plus [`WebSocketRules`],
+/// which does per operation what the HTTP handler does per request.
+pub fn websocket_schema(
+    services: Services,
+    documents: Arc<Documents>,
+    hub: crate::live::Hub,
+) -> AppSchema {
     with_services(
         builder(federation::ServedQuery::default(), documents.limits())
             .extension(WebSocketRules(documents)),
         services,
+        hub,
     )
 }
 
 fn with_services(
-    builder: SchemaBuilder<federation::ServedQuery, Mutation, EmptySubscription>,
+    builder: SchemaBuilder<federation::ServedQuery, Mutation, schema::live::Subscription>,
     services: Services,
+    hub: crate::live::Hub,
 ) -> AppSchema {
-    builder.data(services.db.clone()).data(services).finish()
+    builder
+        .data(services.db.clone())
+        .data(services)
+        .data(hub)
+        .finish()
 }
 
 /// Depth is not among async-graphql's limits here: `limits::check_document` checks it, measuring
@@ -117,8 +127,8 @@ fn with_services(
 fn builder<Q: async_graphql::ObjectType + 'static>(
     query: Q,
     limits: &Limits,
-) -> SchemaBuilder<Q, Mutation, EmptySubscription> {
-    let mut builder = Schema::build(query, Mutation::default(), EmptySubscription)
+) -> SchemaBuilder<Q, Mutation, schema::live::Subscription> {
+    let mut builder = Schema::build(query, Mutation::default(), schema::live::Subscription)
         .limit_complexity(limits.max_complexity)
         .limit_directives(limits.max_directives);
     if !limits.introspection {

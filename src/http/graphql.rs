@@ -115,7 +115,7 @@ fn refuse_with_status(
 
 /// The type of the operation a request selects from its document, as async-graphql selects it
 /// (and with its messages).
-fn selected_operation<'a>(
+pub(crate) fn selected_operation<'a>(
     document: &'a ExecutableDocument,
     name: Option<&str>,
 ) -> Result<(OperationType, Option<&'a str>), ServerError> {
@@ -667,6 +667,10 @@ pub async fn post(
             batch(&state, &principal, media, items, deadline, &carried).await
         }
         value => match parse_request(value) {
+            // Server-Sent Events (`super::sse`): the same request, answered as a stream.
+            Ok(incoming) if super::sse::accepts(&headers) => {
+                super::sse::respond(&state, principal, incoming.request)
+            }
             Ok(request) => finish(
                 media,
                 run(

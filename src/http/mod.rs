@@ -8,6 +8,7 @@ pub mod metrics;
 pub mod playground;
 pub mod request_id;
 pub mod serve;
+pub mod sse;
 pub mod websocket;
 
 use std::sync::Arc;
@@ -51,6 +52,8 @@ pub struct HttpConfig {
     pub documents: DocumentsConfig,
     /// How many operations run at once (see [`admission`]).
     pub admission: admission::AdmissionConfig,
+    /// The bounds of live updates (subscriptions).
+    pub live: crate::live::LiveConfig,
 }
 
 /// Where `GET /metrics` is served.
@@ -76,6 +79,7 @@ impl HttpConfig {
         edge: edge::EdgeConfig::DEFAULTS,
         documents: DocumentsConfig::DEFAULTS,
         admission: admission::AdmissionConfig::DEFAULTS,
+        live: crate::live::LiveConfig::DEFAULTS,
     };
 }
 
@@ -150,13 +154,14 @@ impl AppState {
         if metrics.is_some() || crate::telemetry::enabled() {
             services.partner_centers = Arc::new((*services.partner_centers).clone().metered());
         }
-        let schema = crate::graphql::server_schema(services.clone(), &limits);
+        let hub = crate::live::Hub::new(db.clone(), config.live);
+        let schema = crate::graphql::server_schema(services.clone(), &limits, hub.clone());
         let documents = Arc::new(Documents::new(
             limits.clone(),
             &config.documents,
             db.clone(),
         ));
-        let websocket_schema = crate::graphql::websocket_schema(services, documents.clone());
+        let websocket_schema = crate::graphql::websocket_schema(services, documents.clone(), hub);
         let cores = std::thread::available_parallelism().map_or(2, usize::from);
         AppState(Arc::new(Inner {
             availability: crate::db::Availability::new(db.clone()),

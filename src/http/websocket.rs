@@ -50,7 +50,7 @@ pub struct TokenExpiry {
 }
 
 impl TokenExpiry {
-    fn of(principal: &Principal, leeway_seconds: u64) -> Option<TokenExpiry> {
+    pub fn of(principal: &Principal, leeway_seconds: u64) -> Option<TokenExpiry> {
         let leeway = i64::try_from(leeway_seconds).unwrap_or(i64::MAX / 2_000);
         let expires_at = principal.expires_at?;
         Some(TokenExpiry {
@@ -69,7 +69,7 @@ impl TokenExpiry {
     }
 
     /// The same moment on tokio's clock.
-    fn instant(&self) -> Instant {
+    pub fn instant(&self) -> Instant {
         let left = self.until_millis.saturating_sub(Self::now_millis()).max(0);
         Instant::now() + Duration::from_millis(u64::try_from(left).unwrap_or(0))
     }
@@ -78,8 +78,22 @@ impl TokenExpiry {
 /// What the connection's tasks share: the operations running, and what `connection_init`
 /// brought.
 #[derive(Default)]
-struct Session {
+pub(crate) struct Session {
     state: Mutex<SessionState>,
+}
+
+impl Session {
+    /// The session of one operation that has no socket (Server-Sent Events, `super::sse`):
+    /// its caller already verified, its operation counted against that caller's bound.
+    pub(crate) fn verified(principal: Principal) -> Arc<Session> {
+        Arc::new(Session {
+            state: Mutex::new(SessionState {
+                init_received: true,
+                principal: Some(principal),
+                ..SessionState::default()
+            }),
+        })
+    }
 }
 
 #[derive(Default)]
@@ -188,12 +202,12 @@ fn is_capacity(error: &axum::Error) -> bool {
 /// operation's future is dropped and the client gets `REQUEST_TIMEOUT` for its id, on a
 /// connection that stays open. (The schema has no subscriptions, which a deadline would end.)
 #[derive(Clone)]
-struct Deadlined {
-    schema: AppSchema,
-    timeout: Duration,
+pub(crate) struct Deadlined {
+    pub(crate) schema: AppSchema,
+    pub(crate) timeout: Duration,
     /// Where the process's and the callers' bounds are kept ([`super::admission`]).
-    state: AppState,
-    session: Arc<Session>,
+    pub(crate) state: AppState,
+    pub(crate) session: Arc<Session>,
 }
 
 fn timed_out(timeout: Duration) -> async_graphql::Response {
@@ -221,6 +235,11 @@ impl Executor for Deadlined {
         request: async_graphql::Request,
         session_data: Option<Arc<Data>>,
     ) -> BoxStream<'static, async_graphql::Response> {
+        // A subscription runs for as long as its client wants (bounded by its token's expiry
+        // and the live limits instead); queries and mutations get the deadline.
+        if is_subscription(&request) {
+            return Executor::execute_stream(&self.schema, request, session_data);
+        }
         let timeout = self.timeout;
         let deadline = Instant::now() + timeout;
         let carried = Carried::operation();
@@ -260,6 +279,18 @@ impl Executor for Deadlined {
         .flatten()
         .boxed()
     }
+}
+
+/// Whether `request` selects a subscription (a document that does not parse is refused by
+/// the schema's rules, with its code).
+pub(crate) fn is_subscription(request: &async_graphql::Request) -> bool {
+    let Ok(document) = async_graphql::parser::parse_query(&request.query) else {
+        return false;
+    };
+    matches!(
+        super::graphql::selected_operation(&document, request.operation_name.as_deref()),
+        Ok((async_graphql::parser::types::OperationType::Subscription, _))
+    )
 }
 
 /// The `Authorization` value a client put in its `connection_init` payload, under any of the
@@ -372,6 +403,7 @@ async fn serve(state: AppState, protocol: Protocols, socket: WebSocket) {
                         data.insert(expiry);
                     }
                     data.insert(principal);
+                    data.insert(crate::live::ConnectionSubscriptions::default());
                     Ok(data)
                 }
                 Err(error) => {
@@ -389,8 +421,18 @@ async fn serve(state: AppState, protocol: Protocols, socket: WebSocket) {
     let timer = tokio::time::sleep(state.config.websocket_init_timeout);
     let mut timer = std::pin::pin!(timer);
     let mut timer_armed = true;
+    // Keep-alive: a WebSocket ping when nothing was sent for a while, so proxies keep an idle
+    // subscription's connection open (clients answer pings by themselves).
+    let keep_alive = state.config.live.keep_alive;
+    let mut ping = tokio::time::interval_at(Instant::now() + keep_alive, keep_alive);
+    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
+            _ = ping.tick() => {
+                if sink.send(Message::Ping(Bytes::new())).await.is_err() {
+                    return;
+                }
+            }
             message = protocol_messages.next() => {
                 let Some(message) = message else { break };
                 let message = match message {
@@ -413,6 +455,7 @@ async fn serve(state: AppState, protocol: Protocols, socket: WebSocket) {
                 if sink.send(message).await.is_err() {
                     return;
                 }
+                ping.reset();
                 let expiry = session.lock().expiry;
                 if let Some(expiry) = expiry {
                     timer.as_mut().reset(expiry.instant());

@@ -332,6 +332,7 @@ async fn should_resolve_every_leaf_of_every_type_without_waiting(app: TestApp) {
         broker_id: None,
         organization_id: Some(tenant.organization_id),
         details: json!({}),
+        sequence: None,
     }
     .into_active_model()
     .insert(&app.db)

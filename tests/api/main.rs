@@ -21,6 +21,7 @@ mod hardening_transport;
 mod http_rules;
 mod input_rules;
 mod limits;
+mod live;
 mod metrics;
 mod multi_process;
 mod mutations;

@@ -26,7 +26,7 @@ pub(crate) async fn serve(app: &TestApp) -> String {
     format!("ws://{}/graphql/ws", crate::support::listen(app).await)
 }
 
-async fn connect(url: &str) -> Socket {
+pub(crate) async fn connect(url: &str) -> Socket {
     let mut request = url.into_client_request().expect("request");
     request.headers_mut().insert(
         "Sec-WebSocket-Protocol",
@@ -52,7 +52,7 @@ pub(crate) async fn send(socket: &mut Socket, message: Value) {
 }
 
 /// The next text or close message (pings and pongs skipped); `None` once the stream ends.
-async fn receive(socket: &mut Socket) -> Option<Message> {
+pub(crate) async fn receive(socket: &mut Socket) -> Option<Message> {
     loop {
         let message = tokio::time::timeout(RECEIVE_BOUND, socket.next())
             .await

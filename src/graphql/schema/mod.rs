@@ -6,6 +6,7 @@ pub mod audit;
 pub mod broker;
 pub mod enums;
 pub mod json;
+pub mod live;
 pub mod manage;
 pub mod mutation;
 pub mod node;

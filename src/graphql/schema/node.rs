@@ -15,8 +15,9 @@ use super::subscription::ServiceSubscription;
 use super::tenant::{ServiceAccount, Tenant};
 use super::user::User;
 use crate::error::{ApiError, ApiResult};
-use crate::graphql::exec::fetch::by_id;
+use crate::graphql::exec::loaders::Id;
 use crate::graphql::relay::ids::{self, Kind};
+use crate::graphql::{RequestContext, request};
 
 /// An object with a global ID.
 #[derive(Interface)]
@@ -33,29 +34,43 @@ pub enum Node {
 }
 
 async fn load(ctx: &Context<'_>, kind: Kind, id: Uuid) -> ApiResult<Option<Node>> {
+    load_in(request(ctx)?, kind, id).await
+}
+
+/// The object `kind` `id` as the request's scope shows it, through its loaders (also what a
+/// live update's `entity` is).
+pub async fn load_in(request: &RequestContext, kind: Kind, id: Uuid) -> ApiResult<Option<Node>> {
     Ok(match kind {
-        Kind::Broker => by_id::<broker::Entity>(ctx, id)
+        Kind::Broker => request
+            .load(Id::<broker::Entity>::new(id))
             .await?
             .map(|m| Node::Broker(Broker(m))),
-        Kind::Organization => by_id::<organization::Entity>(ctx, id)
+        Kind::Organization => request
+            .load(Id::<organization::Entity>::new(id))
             .await?
             .map(|m| Node::Organization(Organization(m))),
-        Kind::Tenant => by_id::<tenant::Entity>(ctx, id)
+        Kind::Tenant => request
+            .load(Id::<tenant::Entity>::new(id))
             .await?
             .map(|m| Node::Tenant(Tenant(m))),
-        Kind::User => by_id::<user::Entity>(ctx, id)
+        Kind::User => request
+            .load(Id::<user::Entity>::new(id))
             .await?
             .map(|m| Node::User(User(m))),
-        Kind::Service => by_id::<service::Entity>(ctx, id)
+        Kind::Service => request
+            .load(Id::<service::Entity>::new(id))
             .await?
             .map(|m| Node::Service(Service(m))),
-        Kind::ServiceSubscription => by_id::<subscription::Entity>(ctx, id)
+        Kind::ServiceSubscription => request
+            .load(Id::<subscription::Entity>::new(id))
             .await?
             .map(|m| Node::ServiceSubscription(ServiceSubscription(m))),
-        Kind::ServiceAccount => by_id::<service_account::Entity>(ctx, id)
+        Kind::ServiceAccount => request
+            .load(Id::<service_account::Entity>::new(id))
             .await?
             .map(|m| Node::ServiceAccount(ServiceAccount(m))),
-        Kind::AuditEvent => by_id::<audit_event::Entity>(ctx, id)
+        Kind::AuditEvent => request
+            .load(Id::<audit_event::Entity>::new(id))
             .await?
             .map(|m| Node::AuditEvent(AuditEvent(m))),
     })
