@@ -347,6 +347,13 @@ pub struct ServeArgs {
         global = true
     )]
     pub live_keep_alive_seconds: u64,
+
+    /// PostgreSQL URL the live-update listener connects to for `LISTEN`: the server itself,
+    /// where `--database-url` goes through PgBouncer in transaction mode (which cannot carry
+    /// `LISTEN`). Unset: a connection of the pool, or, with `--db-statement-cache-capacity 0`
+    /// (a transaction pooler), no `LISTEN` and a read every `--live-poll-interval-ms`.
+    #[arg(long, env = "BROKERGRAPH_DATABASE_LISTEN_URL", global = true)]
+    pub database_listen_url: Option<String>,
 }
 
 impl ServeArgs {
@@ -384,6 +391,10 @@ impl ServeArgs {
                     .unwrap_or(usize::MAX),
                 poll_interval: Duration::from_millis(self.live_poll_interval_ms),
                 keep_alive: Duration::from_secs(self.live_keep_alive_seconds),
+            },
+            live_listen: match &self.database_listen_url {
+                Some(url) => crate::live::Listen::Url(url.clone()),
+                None => crate::live::Listen::Pool,
             },
         })
     }
@@ -614,7 +625,12 @@ async fn serve(cli: &Cli) -> anyhow::Result<()> {
         )?),
         _ => None,
     };
-    let config = cli.serve.http_config(dev_token.clone())?;
+    let mut config = cli.serve.http_config(dev_token.clone())?;
+    if config.live_listen == crate::live::Listen::Pool && cli.db_statement_cache_capacity == 0 {
+        // The statement cache is off for a pooler in transaction mode: a `LISTEN` through it
+        // would hand its notifications to other clients of that server connection.
+        config.live_listen = crate::live::Listen::Off;
+    }
     let (cipher, partner_centers) = partner_center_services(cli)?;
     let db = connect(cli).await?;
     db::migrate(&db).await.context("migration failed")?;

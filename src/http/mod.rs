@@ -54,6 +54,8 @@ pub struct HttpConfig {
     pub admission: admission::AdmissionConfig,
     /// The bounds of live updates (subscriptions).
     pub live: crate::live::LiveConfig,
+    /// Where live updates `LISTEN` (PostgreSQL).
+    pub live_listen: crate::live::Listen,
 }
 
 /// Where `GET /metrics` is served.
@@ -80,6 +82,7 @@ impl HttpConfig {
         documents: DocumentsConfig::DEFAULTS,
         admission: admission::AdmissionConfig::DEFAULTS,
         live: crate::live::LiveConfig::DEFAULTS,
+        live_listen: crate::live::Listen::Pool,
     };
 }
 
@@ -154,7 +157,7 @@ impl AppState {
         if metrics.is_some() || crate::telemetry::enabled() {
             services.partner_centers = Arc::new((*services.partner_centers).clone().metered());
         }
-        let hub = crate::live::Hub::new(db.clone(), config.live);
+        let hub = crate::live::Hub::new(db.clone(), config.live, config.live_listen.clone());
         let schema = crate::graphql::server_schema(services.clone(), &limits, hub.clone());
         let documents = Arc::new(Documents::new(
             limits.clone(),

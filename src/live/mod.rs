@@ -57,6 +57,21 @@ impl LiveConfig {
     };
 }
 
+/// Where the hub's listener takes the connection it `LISTEN`s on (PostgreSQL).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Listen {
+    /// A connection of the pool (the pool reaches the server itself).
+    #[default]
+    Pool,
+    /// A connection of its own to this URL: the server itself where the pool goes through a
+    /// pooler in transaction mode (`--database-listen-url`), which cannot carry `LISTEN` —
+    /// the notifications would arrive on whichever client uses that server connection next.
+    Url(String),
+    /// No `LISTEN`: new events are read every `poll_interval` (behind a transaction pooler
+    /// without `--database-listen-url`).
+    Off,
+}
+
 impl Default for LiveConfig {
     fn default() -> Self {
         LiveConfig::DEFAULTS
@@ -78,17 +93,19 @@ pub struct Hub(Arc<HubInner>);
 struct HubInner {
     db: DatabaseConnection,
     config: LiveConfig,
+    listen: Listen,
     events: broadcast::Sender<Arc<audit_event::Model>>,
     started: OnceLock<()>,
     principals: Mutex<HashMap<String, usize>>,
 }
 
 impl Hub {
-    pub fn new(db: DatabaseConnection, config: LiveConfig) -> Hub {
+    pub fn new(db: DatabaseConnection, config: LiveConfig, listen: Listen) -> Hub {
         let (events, _) = broadcast::channel(config.buffer.max(1));
         Hub(Arc::new(HubInner {
             db,
             config,
+            listen,
             events,
             started: OnceLock::new(),
             principals: Mutex::new(HashMap::new()),
@@ -225,10 +242,18 @@ enum Wake {
 }
 
 impl Wake {
-    async fn new(db: &DatabaseConnection) -> Wake {
+    async fn new(db: &DatabaseConnection, listen: &Listen) -> Wake {
         if db.get_database_backend() == DbBackend::Postgres {
-            let pool = db.get_postgres_connection_pool();
-            match sea_orm::sqlx::postgres::PgListener::connect_with(pool).await {
+            use sea_orm::sqlx::postgres::PgListener;
+            let connected = match listen {
+                Listen::Pool => PgListener::connect_with(db.get_postgres_connection_pool()).await,
+                Listen::Url(url) => PgListener::connect(url).await,
+                Listen::Off => {
+                    tracing::info!("live listener off: new events are read at each poll");
+                    return Wake::Local(LOCAL_WAKE.subscribe());
+                }
+            };
+            match connected {
                 Ok(mut listener) => match listener.listen(CHANNEL).await {
                     Ok(()) => return Wake::Postgres(Box::new(listener)),
                     Err(error) => tracing::warn!(error = %error, "live listener not listening"),
@@ -261,7 +286,10 @@ impl Wake {
 
 /// The hub's listener: per wake-up (or poll), one read of what committed since the last one.
 async fn listen(hub: Weak<HubInner>) {
-    let Some(db) = hub.upgrade().map(|hub| hub.db.clone()) else {
+    let Some((db, listen)) = hub
+        .upgrade()
+        .map(|hub| (hub.db.clone(), hub.listen.clone()))
+    else {
         return;
     };
     let poll = hub
@@ -269,7 +297,7 @@ async fn listen(hub: Weak<HubInner>) {
         .map_or(LiveConfig::DEFAULTS.poll_interval, |hub| {
             hub.config.poll_interval
         });
-    let mut wake = Wake::new(&db).await;
+    let mut wake = Wake::new(&db, &listen).await;
     let mut last = loop {
         match newest(&db).await {
             Ok(newest) => break newest,

@@ -291,7 +291,7 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
     spawn_app_with(backend, Setup::default()).await
 }
 
-pub async fn spawn_app_with(backend: Backend, setup: Setup) -> Option<TestApp> {
+pub async fn spawn_app_with(backend: Backend, mut setup: Setup) -> Option<TestApp> {
     init_logging();
     let (db_config, storage) = match backend {
         Backend::Sqlite => {
@@ -342,6 +342,15 @@ pub async fn spawn_app_with(backend: Backend, setup: Setup) -> Option<TestApp> {
             };
             config.max_connections = 5;
             let database = pgbouncer.is_some();
+            if database && setup.http.live_listen == brokergraph::live::Listen::Pool {
+                // As the README says to run behind PgBouncer: live updates `LISTEN` on the
+                // server itself (`--database-listen-url`).
+                let server = admin_url
+                    .rsplit_once('/')
+                    .map_or(admin_url.as_str(), |(s, _)| s);
+                setup.http.live_listen =
+                    brokergraph::live::Listen::Url(format!("{server}/{schema}"));
+            }
             (
                 config,
                 Storage::Postgres {
