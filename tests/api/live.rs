@@ -513,3 +513,145 @@ async fn should_end_a_subscription_when_its_token_expires(_: TestApp) {
         Some("complete".into())
     );
 }
+
+/// The first cursor of a `changes` stream opened "from now" on `stream`: renames over `rename`
+/// until an event arrives (a subscription started from now is racy to observe).
+async fn first_sse_cursor<F, Fut>(stream: &mut SseStream, mut rename: F) -> String
+where
+    F: FnMut(usize) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    for attempt in 0..50 {
+        rename(attempt).await;
+        if let Ok(Some((event, data))) =
+            tokio::time::timeout(Duration::from_millis(300), stream.next()).await
+        {
+            assert_eq!(event, "next", "{data}");
+            let event: Value = serde_json::from_str(&data).unwrap();
+            return event["data"]["changes"]["cursor"]
+                .as_str()
+                .unwrap_or_else(|| panic!("a cursor: {event}"))
+                .to_string();
+        }
+    }
+    panic!("no event arrived");
+}
+
+/// How long the hub of the two processes waits between reads without a wake-up: far longer
+/// than the test's safety net, so an event that arrives was delivered by `NOTIFY`.
+const NO_POLL_MS: &str = "60000";
+
+/// Two real `brokergraph serve` processes on one PostgreSQL database: a mutation over HTTP on
+/// A reaches a subscriber (SSE) on B, woken by `NOTIFY` (B's poll is a minute away); B's
+/// subscriber resumes with its last cursor after more mutations on A, with exactly those.
+///
+/// PostgreSQL only: two processes share a database server, and SQLite's file is one
+/// process's (its wake-up is in-process). Skipped without `TEST_DATABASE_URL`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn should_deliver_a_mutation_on_one_process_to_a_subscriber_on_another() {
+    use crate::support::{CREDENTIAL_KEY, OwnDatabase, Process, SECRET, post_graphql};
+    let Some(database) = OwnDatabase::create().await else {
+        return;
+    };
+    let db = brokergraph::db::connect(&brokergraph::db::DbConfig::new(&database.url))
+        .await
+        .unwrap();
+    brokergraph::db::migrate(&db).await.unwrap();
+    let broker = fixtures::broker(&db, "b", "B").await;
+    let organization = fixtures::organization(&db, &broker, "Org", "DE").await;
+    let marker = fixtures::organization(&db, &broker, "Marker", "DE").await;
+    let logs = tempfile::tempdir().unwrap();
+    let args: Vec<String> = [
+        "serve",
+        "--database-url",
+        &database.url,
+        "--jwt-secret",
+        SECRET,
+        "--credential-key",
+        CREDENTIAL_KEY,
+        "--live-poll-interval-ms",
+        NO_POLL_MS,
+        "--log",
+        "info",
+    ]
+    .map(String::from)
+    .to_vec();
+    let a = Process::start(args.clone(), logs.path().join("a.log")).await;
+    let b = Process::start(args, logs.path().join("b.log")).await;
+    let http = reqwest::Client::new();
+    let admin = platform_admin();
+    let rename_on_a = |organization: uuid::Uuid, name: String| {
+        let (http, admin, url) = (http.clone(), admin.clone(), a.url("/graphql"));
+        async move {
+            let id = encode(Kind::Organization, organization);
+            let body = post_graphql(
+                &http,
+                &url,
+                &admin,
+                RENAME,
+                json!({ "input": { "id": id, "name": name } }),
+            )
+            .await
+            .unwrap();
+            assert_eq!(
+                body["data"]["updateOrganization"]["organization"]["name"], name,
+                "{body}"
+            );
+        }
+    };
+
+    let mut stream = SseStream::open(b.address, &admin, json!({ "query": CHANGES })).await;
+    let mut cursor = first_sse_cursor(&mut stream, |n| {
+        rename_on_a(organization.id, format!("warm-up {n}"))
+    })
+    .await;
+    // One mutation on A, its event on B (within `SseStream::next`'s 10 s safety net).
+    let sent = std::time::Instant::now();
+    rename_on_a(organization.id, "from A".into()).await;
+    let event = stream.next_json().await;
+    eprintln!(
+        "two processes: A's rename reached B's subscriber in {} ms",
+        sent.elapsed().as_millis()
+    );
+    let change = &event["data"]["changes"];
+    assert_eq!(change["action"], "organization.updated", "{event}");
+    assert_eq!(change["entity"]["name"], "from A", "{event}");
+    assert_ne!(change["cursor"].as_str(), Some(cursor.as_str()));
+    cursor = change["cursor"].as_str().unwrap().to_string();
+    drop(stream);
+
+    // Missed while disconnected from B: exactly these three, then the marker's.
+    for name in ["three", "four", "five"] {
+        rename_on_a(organization.id, name.into()).await;
+    }
+    let mut stream = SseStream::open(
+        b.address,
+        &admin,
+        json!({ "query": CHANGES, "variables": { "after": cursor } }),
+    )
+    .await;
+    let mut cursors = vec![cursor];
+    for _ in 0..3 {
+        let event = stream.next_json().await;
+        let change = &event["data"]["changes"];
+        assert_eq!(
+            change["entityId"],
+            encode(Kind::Organization, organization.id).to_string(),
+            "{event}"
+        );
+        assert_eq!(change["entity"]["name"], "five", "the entity as it is now");
+        cursors.push(change["cursor"].as_str().unwrap().to_string());
+    }
+    rename_on_a(marker.id, "marker".into()).await;
+    let event = stream.next_json().await;
+    assert_eq!(
+        event["data"]["changes"]["entityId"],
+        encode(Kind::Organization, marker.id).to_string(),
+        "after the three missed events comes the next one, nothing else: {event}"
+    );
+    cursors.dedup();
+    assert_eq!(cursors.len(), 4, "one cursor per event: {cursors:?}");
+    drop(stream);
+    drop((a, b));
+    db.close().await.ok();
+}
