@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use crate::db_tests;
 use crate::fixtures;
-use crate::support::{Setup, TestApp, platform_admin, spawn_app_with, token};
+use crate::support::{Backend, Setup, TestApp, platform_admin, spawn_app_with, token};
 use crate::websocket::{Socket, initialised, receive_json, send, serve};
 
 const RENAME: &str = "mutation($input: UpdateOrganizationInput!) { updateOrganization(input: $input) { organization { name } } }";
@@ -654,4 +654,124 @@ async fn should_deliver_a_mutation_on_one_process_to_a_subscriber_on_another() {
     drop(stream);
     drop((a, b));
     db.close().await.ok();
+}
+
+/// Events one bulk change writes in one transaction (a sync, say): more than the buffer.
+const BURST: usize = 20;
+
+/// A subscriber that stops reading while more than `--live-buffer` (4) events commit is ended
+/// with `SUBSCRIBER_TOO_SLOW` (over SSE: a final `next` with the code, then `complete`), and
+/// resuming with its last cursor delivers the rest, each once. Its buffer is the hub's
+/// broadcast ring of `--live-buffer` places: the backlog stays in the database, not in memory.
+async fn should_end_a_slow_subscriber_which_resumes_with_the_rest(backend: Backend) {
+    let Some(app) = spawn_app_with(
+        backend,
+        Setup {
+            http: HttpConfig {
+                live: LiveConfig {
+                    buffer: 4,
+                    ..LiveConfig::DEFAULTS
+                },
+                ..HttpConfig::default()
+            },
+            ..Setup::default()
+        },
+    )
+    .await
+    else {
+        return;
+    };
+    let broker = fixtures::broker(&app.db, "b", "B").await;
+    let organization = fixtures::organization(&app.db, &broker, "Org", "DE").await;
+    let marker = fixtures::organization(&app.db, &broker, "Marker", "DE").await;
+    let address = crate::support::listen(&app).await;
+    let mut stream = SseStream::open(address, &platform_admin(), json!({ "query": CHANGES })).await;
+    let (served, renamed) = (&app, &organization);
+    let mut cursor = first_sse_cursor(&mut stream, |n| async move {
+        rename(served, renamed, &format!("warm-up {n}")).await;
+    })
+    .await;
+
+    // The subscriber stops reading; one transaction commits more events than its buffer.
+    let bulk = brokergraph::auth::Principal {
+        subject: "bulk".into(),
+        role: Role::PlatformAdmin,
+        broker_id: None,
+        organization_id: None,
+        expires_at: None,
+    };
+    let txn = brokergraph::domain::write(&app.db).await.unwrap();
+    for _ in 0..BURST {
+        let event = brokergraph::domain::audit::Event::new(
+            "organization.updated",
+            "Organization",
+            organization.id,
+        )
+        .scope(Some(broker.id), Some(organization.id));
+        brokergraph::domain::audit::record(&txn, &bulk, event)
+            .await
+            .unwrap();
+    }
+    txn.commit().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    // Reading again: whatever fitted, then the end.
+    let mut received = 0;
+    loop {
+        let (event, data) = stream.next().await.expect("an event");
+        assert_eq!(event, "next", "{data}");
+        let event: Value = serde_json::from_str(&data).unwrap();
+        if event["errors"].is_array() {
+            assert_eq!(
+                crate::support::errors_codes(&event),
+                vec!["SUBSCRIBER_TOO_SLOW"],
+                "{event}"
+            );
+            break;
+        }
+        received += 1;
+        cursor = event["data"]["changes"]["cursor"]
+            .as_str()
+            .unwrap()
+            .to_string();
+    }
+    assert_eq!(
+        stream.next().await.map(|(event, _)| event),
+        Some("complete".into())
+    );
+    assert!(
+        received <= 4,
+        "at most the buffer was delivered: {received}"
+    );
+
+    // Resumed with the last cursor: the rest of the burst, each once, then the next change.
+    let mut stream = SseStream::open(
+        address,
+        &platform_admin(),
+        json!({ "query": CHANGES, "variables": { "after": cursor } }),
+    )
+    .await;
+    let mut cursors = std::collections::HashSet::new();
+    for _ in received..BURST {
+        let event = stream.next_json().await;
+        let change = &event["data"]["changes"];
+        assert_eq!(
+            change["entityId"],
+            encode(Kind::Organization, organization.id).to_string(),
+            "{event}"
+        );
+        assert!(cursors.insert(change["cursor"].clone()), "{event}");
+    }
+    rename(&app, &marker, "marker").await;
+    let event = stream.next_json().await;
+    assert_eq!(
+        event["data"]["changes"]["entityId"],
+        encode(Kind::Organization, marker.id).to_string(),
+        "after the rest of the burst comes the next change, nothing else: {event}"
+    );
+}
+
+mod slow_consumer {
+    use super::should_end_a_slow_subscriber_which_resumes_with_the_rest;
+    crate::backend_tests!(should_end_a_slow_subscriber_which_resumes_with_the_rest);
 }
