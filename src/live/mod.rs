@@ -125,6 +125,7 @@ impl Hub {
             )));
         }
         *count += 1;
+        crate::http::metrics::live_subscribers(1.0);
         Ok(Admission {
             hub: self.0.clone(),
             subject: subject.to_owned(),
@@ -171,6 +172,7 @@ pub struct Admission {
 
 impl Drop for Admission {
     fn drop(&mut self) {
+        crate::http::metrics::live_subscribers(-1.0);
         let mut principals = self
             .hub
             .principals

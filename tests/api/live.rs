@@ -343,13 +343,13 @@ mod bounds {
 
 /// A `graphql-sse` (distinct connections) client: `POST /graphql` with
 /// `Accept: text/event-stream`, read event by event over a real socket.
-struct SseStream {
+pub(crate) struct SseStream {
     response: reqwest::Response,
     buffer: String,
 }
 
 impl SseStream {
-    async fn open(address: std::net::SocketAddr, token: &str, body: Value) -> SseStream {
+    pub(crate) async fn open(address: std::net::SocketAddr, token: &str, body: Value) -> SseStream {
         let response = reqwest::Client::new()
             .post(format!("http://{address}/graphql"))
             .header("Accept", "text/event-stream")
@@ -372,7 +372,7 @@ impl SseStream {
     }
 
     /// The next event's name and data (keep-alive comments skipped); `None` at the end.
-    async fn next(&mut self) -> Option<(String, String)> {
+    pub(crate) async fn next(&mut self) -> Option<(String, String)> {
         loop {
             if let Some(end) = self.buffer.find("\n\n") {
                 let block: String = self.buffer.drain(..end + 2).collect();
@@ -398,7 +398,7 @@ impl SseStream {
         }
     }
 
-    async fn next_json(&mut self) -> Value {
+    pub(crate) async fn next_json(&mut self) -> Value {
         let (event, data) = self.next().await.expect("an event");
         assert_eq!(event, "next", "{data}");
         serde_json::from_str(&data).unwrap()
@@ -516,7 +516,7 @@ async fn should_end_a_subscription_when_its_token_expires(_: TestApp) {
 
 /// The first cursor of a `changes` stream opened "from now" on `stream`: renames over `rename`
 /// until an event arrives (a subscription started from now is racy to observe).
-async fn first_sse_cursor<F, Fut>(stream: &mut SseStream, mut rename: F) -> String
+pub(crate) async fn first_sse_cursor<F, Fut>(stream: &mut SseStream, mut rename: F) -> String
 where
     F: FnMut(usize) -> Fut,
     Fut: std::future::Future<Output = ()>,
@@ -549,7 +549,7 @@ const NO_POLL_MS: &str = "60000";
 /// process's (its wake-up is in-process). Skipped without `TEST_DATABASE_URL`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn should_deliver_a_mutation_on_one_process_to_a_subscriber_on_another() {
-    use crate::support::{CREDENTIAL_KEY, OwnDatabase, Process, SECRET, post_graphql};
+    use crate::support::{OwnDatabase, Process, post_graphql, serve_args};
     let Some(database) = OwnDatabase::create().await else {
         return;
     };
@@ -561,21 +561,10 @@ async fn should_deliver_a_mutation_on_one_process_to_a_subscriber_on_another() {
     let organization = fixtures::organization(&db, &broker, "Org", "DE").await;
     let marker = fixtures::organization(&db, &broker, "Marker", "DE").await;
     let logs = tempfile::tempdir().unwrap();
-    let args: Vec<String> = [
-        "serve",
-        "--database-url",
+    let args = serve_args(
         &database.url,
-        "--jwt-secret",
-        SECRET,
-        "--credential-key",
-        CREDENTIAL_KEY,
-        "--live-poll-interval-ms",
-        NO_POLL_MS,
-        "--log",
-        "info",
-    ]
-    .map(String::from)
-    .to_vec();
+        &["--live-poll-interval-ms", NO_POLL_MS, "--log", "info"],
+    );
     let a = Process::start(args.clone(), logs.path().join("a.log")).await;
     let b = Process::start(args, logs.path().join("b.log")).await;
     let http = reqwest::Client::new();
