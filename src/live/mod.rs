@@ -439,7 +439,7 @@ mod tests {
             hub.broadcast(event(sequence));
             assert!(hub.buffered() <= 4, "{}", hub.buffered());
         }
-        let error = feed.next().await.err().expect("too slow");
+        let error = feed.next().await.expect_err("too slow");
         assert!(
             matches!(
                 error,
