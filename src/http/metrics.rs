@@ -17,6 +17,8 @@
 //!   read from the pool at each scrape.
 //! - `partner_center_calls_total`, `partner_center_call_duration_seconds`: by `operation` and
 //!   `outcome` (`OK` or the error's code).
+//! - `live_subscribers`: the live-update subscriptions (`changes`, over WebSocket or SSE) open
+//!   in this process now; `live_events_delivered_total`: the events they were sent.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -186,6 +188,16 @@ pub fn statement(info: &sea_orm::metric::Info<'_>) {
     let outcome = if info.failed { "error" } else { "ok" };
     metrics::counter!("db_statements_total", "outcome" => outcome).increment(1);
     metrics::histogram!("db_statement_duration_seconds", "outcome" => outcome).record(info.elapsed);
+}
+
+/// A live-update subscription opened (`1.0`) or ended (`-1.0`).
+pub fn live_subscribers(change: f64) {
+    metrics::gauge!("live_subscribers").increment(change);
+}
+
+/// One event sent to a live-update subscriber.
+pub fn live_event_delivered() {
+    metrics::counter!("live_events_delivered_total").increment(1);
 }
 
 #[cfg(test)]

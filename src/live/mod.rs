@@ -142,6 +142,7 @@ impl Hub {
             )));
         }
         *count += 1;
+        crate::http::metrics::live_subscribers(1.0);
         Ok(Admission {
             hub: self.0.clone(),
             subject: subject.to_owned(),
@@ -166,6 +167,12 @@ impl Hub {
         })
     }
 
+    /// Events the hub holds for its slowest subscriber: at most `--live-buffer`, however far
+    /// behind a subscriber is (its backlog stays in the database).
+    pub fn buffered(&self) -> usize {
+        self.0.events.len()
+    }
+
     /// Sends `event` to every subscriber, as the listener does (tests of the fan-out).
     #[doc(hidden)]
     pub fn broadcast(&self, event: audit_event::Model) {
@@ -188,6 +195,7 @@ pub struct Admission {
 
 impl Drop for Admission {
     fn drop(&mut self) {
+        crate::http::metrics::live_subscribers(-1.0);
         let mut principals = self
             .hub
             .principals
@@ -409,5 +417,66 @@ impl ConnectionSubscriptions {
 impl Drop for ConnectionSlot {
     fn drop(&mut self) {
         self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(sequence: i64) -> audit_event::Model {
+        audit_event::Model {
+            id: uuid::Uuid::now_v7(),
+            occurred_at: chrono::Utc::now(),
+            actor_subject: "test".into(),
+            actor_role: "PLATFORM_ADMIN".into(),
+            action: "organization.updated".into(),
+            entity_type: "Organization".into(),
+            entity_id: uuid::Uuid::now_v7(),
+            broker_id: None,
+            organization_id: None,
+            details: serde_json::json!({}),
+            sequence: Some(sequence),
+        }
+    }
+
+    /// A subscriber that reads nothing while 10,000 events pass costs the hub `--live-buffer`
+    /// events, not 10,000; then it is ended with `SUBSCRIBER_TOO_SLOW`.
+    #[tokio::test]
+    async fn a_backlog_does_not_grow_the_hub() {
+        let hub = Hub::new(
+            DatabaseConnection::default(),
+            LiveConfig {
+                buffer: 4,
+                ..LiveConfig::DEFAULTS
+            },
+        );
+        // Caught up already (the database read is the API tests'), following the broadcast.
+        let mut feed = Feed {
+            db: DatabaseConnection::default(),
+            receiver: hub.0.events.subscribe(),
+            last: 0,
+            pending: VecDeque::new(),
+            caught_up: true,
+        };
+        for sequence in 1..=3 {
+            hub.broadcast(event(sequence));
+        }
+        assert_eq!(feed.next().await.unwrap().sequence, Some(1));
+        for sequence in 4..=10_000 {
+            hub.broadcast(event(sequence));
+            assert!(hub.buffered() <= 4, "{}", hub.buffered());
+        }
+        let error = feed.next().await.expect_err("too slow");
+        assert!(
+            matches!(
+                error,
+                ApiError::Domain {
+                    code: ErrorCode::SubscriberTooSlow,
+                    ..
+                }
+            ),
+            "{error:?}"
+        );
     }
 }

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use crate::db_tests;
 use crate::fixtures;
-use crate::support::{Setup, TestApp, platform_admin, spawn_app_with, token};
+use crate::support::{Backend, Setup, TestApp, platform_admin, spawn_app_with, token};
 use crate::websocket::{Socket, initialised, receive_json, send, serve};
 
 const RENAME: &str = "mutation($input: UpdateOrganizationInput!) { updateOrganization(input: $input) { organization { name } } }";
@@ -343,13 +343,13 @@ mod bounds {
 
 /// A `graphql-sse` (distinct connections) client: `POST /graphql` with
 /// `Accept: text/event-stream`, read event by event over a real socket.
-struct SseStream {
+pub(crate) struct SseStream {
     response: reqwest::Response,
     buffer: String,
 }
 
 impl SseStream {
-    async fn open(address: std::net::SocketAddr, token: &str, body: Value) -> SseStream {
+    pub(crate) async fn open(address: std::net::SocketAddr, token: &str, body: Value) -> SseStream {
         let response = reqwest::Client::new()
             .post(format!("http://{address}/graphql"))
             .header("Accept", "text/event-stream")
@@ -372,7 +372,7 @@ impl SseStream {
     }
 
     /// The next event's name and data (keep-alive comments skipped); `None` at the end.
-    async fn next(&mut self) -> Option<(String, String)> {
+    pub(crate) async fn next(&mut self) -> Option<(String, String)> {
         loop {
             if let Some(end) = self.buffer.find("\n\n") {
                 let block: String = self.buffer.drain(..end + 2).collect();
@@ -398,7 +398,7 @@ impl SseStream {
         }
     }
 
-    async fn next_json(&mut self) -> Value {
+    pub(crate) async fn next_json(&mut self) -> Value {
         let (event, data) = self.next().await.expect("an event");
         assert_eq!(event, "next", "{data}");
         serde_json::from_str(&data).unwrap()
@@ -512,4 +512,255 @@ async fn should_end_a_subscription_when_its_token_expires(_: TestApp) {
         stream.next().await.map(|(event, _)| event),
         Some("complete".into())
     );
+}
+
+/// The first cursor of a `changes` stream opened "from now" on `stream`: renames over `rename`
+/// until an event arrives (a subscription started from now is racy to observe).
+pub(crate) async fn first_sse_cursor<F, Fut>(stream: &mut SseStream, mut rename: F) -> String
+where
+    F: FnMut(usize) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    for attempt in 0..50 {
+        rename(attempt).await;
+        if let Ok(Some((event, data))) =
+            tokio::time::timeout(Duration::from_millis(300), stream.next()).await
+        {
+            assert_eq!(event, "next", "{data}");
+            let event: Value = serde_json::from_str(&data).unwrap();
+            return event["data"]["changes"]["cursor"]
+                .as_str()
+                .unwrap_or_else(|| panic!("a cursor: {event}"))
+                .to_string();
+        }
+    }
+    panic!("no event arrived");
+}
+
+/// How long the hub of the two processes waits between reads without a wake-up: far longer
+/// than the test's safety net, so an event that arrives was delivered by `NOTIFY`.
+const NO_POLL_MS: &str = "60000";
+
+/// Two real `brokergraph serve` processes on one PostgreSQL database: a mutation over HTTP on
+/// A reaches a subscriber (SSE) on B, woken by `NOTIFY` (B's poll is a minute away); B's
+/// subscriber resumes with its last cursor after more mutations on A, with exactly those.
+///
+/// PostgreSQL only: two processes share a database server, and SQLite's file is one
+/// process's (its wake-up is in-process). Skipped without `TEST_DATABASE_URL`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn should_deliver_a_mutation_on_one_process_to_a_subscriber_on_another() {
+    use crate::support::{OwnDatabase, Process, post_graphql, serve_args};
+    let Some(database) = OwnDatabase::create().await else {
+        return;
+    };
+    let db = brokergraph::db::connect(&brokergraph::db::DbConfig::new(&database.url))
+        .await
+        .unwrap();
+    brokergraph::db::migrate(&db).await.unwrap();
+    let broker = fixtures::broker(&db, "b", "B").await;
+    let organization = fixtures::organization(&db, &broker, "Org", "DE").await;
+    let marker = fixtures::organization(&db, &broker, "Marker", "DE").await;
+    let logs = tempfile::tempdir().unwrap();
+    let args = serve_args(
+        &database.url,
+        &["--live-poll-interval-ms", NO_POLL_MS, "--log", "info"],
+    );
+    let a = Process::start(args.clone(), logs.path().join("a.log")).await;
+    let b = Process::start(args, logs.path().join("b.log")).await;
+    let http = reqwest::Client::new();
+    let admin = platform_admin();
+    let rename_on_a = |organization: uuid::Uuid, name: String| {
+        let (http, admin, url) = (http.clone(), admin.clone(), a.url("/graphql"));
+        async move {
+            let id = encode(Kind::Organization, organization);
+            let body = post_graphql(
+                &http,
+                &url,
+                &admin,
+                RENAME,
+                json!({ "input": { "id": id, "name": name } }),
+            )
+            .await
+            .unwrap();
+            assert_eq!(
+                body["data"]["updateOrganization"]["organization"]["name"], name,
+                "{body}"
+            );
+        }
+    };
+
+    let mut stream = SseStream::open(b.address, &admin, json!({ "query": CHANGES })).await;
+    let mut cursor = first_sse_cursor(&mut stream, |n| {
+        rename_on_a(organization.id, format!("warm-up {n}"))
+    })
+    .await;
+    // One mutation on A, its event on B (within `SseStream::next`'s 10 s safety net).
+    let sent = std::time::Instant::now();
+    rename_on_a(organization.id, "from A".into()).await;
+    let event = stream.next_json().await;
+    eprintln!(
+        "two processes: A's rename reached B's subscriber in {} ms",
+        sent.elapsed().as_millis()
+    );
+    let change = &event["data"]["changes"];
+    assert_eq!(change["action"], "organization.updated", "{event}");
+    assert_eq!(change["entity"]["name"], "from A", "{event}");
+    assert_ne!(change["cursor"].as_str(), Some(cursor.as_str()));
+    cursor = change["cursor"].as_str().unwrap().to_string();
+    drop(stream);
+
+    // Missed while disconnected from B: exactly these three, then the marker's.
+    for name in ["three", "four", "five"] {
+        rename_on_a(organization.id, name.into()).await;
+    }
+    let mut stream = SseStream::open(
+        b.address,
+        &admin,
+        json!({ "query": CHANGES, "variables": { "after": cursor } }),
+    )
+    .await;
+    let mut cursors = vec![cursor];
+    for _ in 0..3 {
+        let event = stream.next_json().await;
+        let change = &event["data"]["changes"];
+        assert_eq!(
+            change["entityId"],
+            encode(Kind::Organization, organization.id).to_string(),
+            "{event}"
+        );
+        assert_eq!(change["entity"]["name"], "five", "the entity as it is now");
+        cursors.push(change["cursor"].as_str().unwrap().to_string());
+    }
+    rename_on_a(marker.id, "marker".into()).await;
+    let event = stream.next_json().await;
+    assert_eq!(
+        event["data"]["changes"]["entityId"],
+        encode(Kind::Organization, marker.id).to_string(),
+        "after the three missed events comes the next one, nothing else: {event}"
+    );
+    cursors.dedup();
+    assert_eq!(cursors.len(), 4, "one cursor per event: {cursors:?}");
+    drop(stream);
+    drop((a, b));
+    db.close().await.ok();
+}
+
+/// Events one bulk change writes in one transaction (a sync, say): more than the buffer.
+const BURST: usize = 20;
+
+/// A subscriber that stops reading while more than `--live-buffer` (4) events commit is ended
+/// with `SUBSCRIBER_TOO_SLOW` (over SSE: a final `next` with the code, then `complete`), and
+/// resuming with its last cursor delivers the rest, each once. Its buffer is the hub's
+/// broadcast ring of `--live-buffer` places: the backlog stays in the database, not in memory.
+async fn should_end_a_slow_subscriber_which_resumes_with_the_rest(backend: Backend) {
+    let Some(app) = spawn_app_with(
+        backend,
+        Setup {
+            http: HttpConfig {
+                live: LiveConfig {
+                    buffer: 4,
+                    ..LiveConfig::DEFAULTS
+                },
+                ..HttpConfig::default()
+            },
+            ..Setup::default()
+        },
+    )
+    .await
+    else {
+        return;
+    };
+    let broker = fixtures::broker(&app.db, "b", "B").await;
+    let organization = fixtures::organization(&app.db, &broker, "Org", "DE").await;
+    let marker = fixtures::organization(&app.db, &broker, "Marker", "DE").await;
+    let address = crate::support::listen(&app).await;
+    let mut stream = SseStream::open(address, &platform_admin(), json!({ "query": CHANGES })).await;
+    let (served, renamed) = (&app, &organization);
+    let mut cursor = first_sse_cursor(&mut stream, |n| async move {
+        rename(served, renamed, &format!("warm-up {n}")).await;
+    })
+    .await;
+
+    // The subscriber stops reading; one transaction commits more events than its buffer.
+    let bulk = brokergraph::auth::Principal {
+        subject: "bulk".into(),
+        role: Role::PlatformAdmin,
+        broker_id: None,
+        organization_id: None,
+        expires_at: None,
+    };
+    let txn = brokergraph::domain::write(&app.db).await.unwrap();
+    for _ in 0..BURST {
+        let event = brokergraph::domain::audit::Event::new(
+            "organization.updated",
+            "Organization",
+            organization.id,
+        )
+        .scope(Some(broker.id), Some(organization.id));
+        brokergraph::domain::audit::record(&txn, &bulk, event)
+            .await
+            .unwrap();
+    }
+    txn.commit().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    // Reading again: whatever fitted, then the end.
+    let mut received = 0;
+    loop {
+        let (event, data) = stream.next().await.expect("an event");
+        assert_eq!(event, "next", "{data}");
+        let event: Value = serde_json::from_str(&data).unwrap();
+        if event["errors"].is_array() {
+            assert_eq!(
+                crate::support::errors_codes(&event),
+                vec!["SUBSCRIBER_TOO_SLOW"],
+                "{event}"
+            );
+            break;
+        }
+        received += 1;
+        cursor = event["data"]["changes"]["cursor"]
+            .as_str()
+            .unwrap()
+            .to_string();
+    }
+    assert_eq!(
+        stream.next().await.map(|(event, _)| event),
+        Some("complete".into())
+    );
+    assert!(
+        received <= 4,
+        "at most the buffer was delivered: {received}"
+    );
+
+    // Resumed with the last cursor: the rest of the burst, each once, then the next change.
+    let mut stream = SseStream::open(
+        address,
+        &platform_admin(),
+        json!({ "query": CHANGES, "variables": { "after": cursor } }),
+    )
+    .await;
+    let mut cursors = std::collections::HashSet::new();
+    for _ in received..BURST {
+        let event = stream.next_json().await;
+        let change = &event["data"]["changes"];
+        assert_eq!(
+            change["entityId"],
+            encode(Kind::Organization, organization.id).to_string(),
+            "{event}"
+        );
+        assert!(cursors.insert(change["cursor"].clone()), "{event}");
+    }
+    rename(&app, &marker, "marker").await;
+    let event = stream.next_json().await;
+    assert_eq!(
+        event["data"]["changes"]["entityId"],
+        encode(Kind::Organization, marker.id).to_string(),
+        "after the rest of the burst comes the next change, nothing else: {event}"
+    );
+}
+
+mod slow_consumer {
+    use super::should_end_a_slow_subscriber_which_resumes_with_the_rest;
+    crate::backend_tests!(should_end_a_slow_subscriber_which_resumes_with_the_rest);
 }

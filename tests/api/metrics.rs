@@ -340,3 +340,89 @@ async fn should_serve_metrics_on_the_main_port_or_a_listener_of_its_own() {
         .unwrap();
     assert_eq!(main.status(), 404, "not on the main port");
 }
+
+/// `live_subscribers` and `live_events_delivered_total` of the server at `address` (a process
+/// of the test's own: the gauge is the process's, which other tests of this binary move).
+async fn the_live_series_count_one_open_subscription(address: std::net::SocketAddr, token: &str) {
+    let http = reqwest::Client::new();
+    let scrape = || async {
+        let text = http
+            .get(format!("http://{address}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let samples = parse(&text);
+        (
+            value(&samples, "live_subscribers", &[]).unwrap_or(0.0),
+            value(&samples, "live_events_delivered_total", &[]).unwrap_or(0.0),
+        )
+    };
+    let until = |wanted: f64| async move {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let (open, delivered) = scrape().await;
+            if open == wanted {
+                return delivered;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "live_subscribers stays {open}, not {wanted}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    };
+    assert_eq!(scrape().await, (0.0, 0.0), "nothing open, nothing sent");
+    let mut stream = crate::live::SseStream::open(
+        address,
+        token,
+        json!({ "query": "subscription { changes { cursor } }" }),
+    )
+    .await;
+    until(1.0).await;
+    // One event reaches the one subscriber (brokers created until one arrives: from now).
+    crate::live::first_sse_cursor(&mut stream, |n| {
+        let http = http.clone();
+        async move {
+            let body = crate::support::post_graphql(
+                &http,
+                &format!("http://{address}/graphql"),
+                token,
+                "mutation($input: CreateBrokerInput!) { createBroker(input: $input) { broker { slug } } }",
+                json!({ "input": { "slug": format!("metrics-{n}"), "name": "Metrics" } }),
+            )
+            .await
+            .unwrap();
+            assert!(body["errors"].is_null(), "{body}");
+        }
+    })
+    .await;
+    assert_eq!(scrape().await, (1.0, 1.0), "one open, one event sent");
+    drop(stream);
+    assert_eq!(until(0.0).await, 1.0, "closed: none open, the count stays");
+}
+
+#[tokio::test]
+async fn should_count_live_subscribers_and_their_events_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = crate::cli::serve(dir.path(), &["--metrics"]);
+    let address = running.address.parse().unwrap();
+    the_live_series_count_one_open_subscription(address, &running.token).await;
+}
+
+/// PostgreSQL: a `serve` process on a database of its own (skipped without `TEST_DATABASE_URL`).
+#[tokio::test]
+async fn should_count_live_subscribers_and_their_events_on_postgres() {
+    use crate::support::{OwnDatabase, Process, serve_args};
+    let Some(database) = OwnDatabase::create().await else {
+        return;
+    };
+    let logs = tempfile::tempdir().unwrap();
+    let args = serve_args(&database.url, &["--metrics"]);
+    let server = Process::start(args, logs.path().join("serve.log")).await;
+    the_live_series_count_one_open_subscription(server.address, &crate::support::platform_admin())
+        .await;
+    drop(server);
+}

@@ -657,6 +657,24 @@ pub struct Process {
     log: std::path::PathBuf,
 }
 
+/// `serve` on `database_url` with the tests' JWT secret and credential key, then `extra`:
+/// the arguments of a [`Process`] that accepts [`token`]s.
+pub fn serve_args(database_url: &str, extra: &[&str]) -> Vec<String> {
+    [
+        "serve",
+        "--database-url",
+        database_url,
+        "--jwt-secret",
+        SECRET,
+        "--credential-key",
+        CREDENTIAL_KEY,
+    ]
+    .iter()
+    .chain(extra)
+    .map(|arg| (*arg).to_string())
+    .collect()
+}
+
 /// How long a process may take to answer `/readyz` (migrations included).
 const READY_WITHIN: std::time::Duration = std::time::Duration::from_secs(60);
 

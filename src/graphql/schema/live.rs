@@ -213,6 +213,7 @@ impl Subscription {
                 match delivered(&request, &event).await {
                     Ok(Some(entity)) => {
                         let cursor = encode_cursor(&sealer, feed.last());
+                        crate::http::metrics::live_event_delivered();
                         yield Ok(Change { event, entity, cursor });
                     }
                     Ok(None) => {}
