@@ -635,7 +635,8 @@ async fn serve(cli: &Cli) -> anyhow::Result<()> {
     let db = connect(cli).await?;
     db::migrate(&db).await.context("migration failed")?;
     let readers = connect_readers(cli, &db).await?;
-    if db::is_embedded(&db) && entity::broker::Entity::find().count(&db).await? == 0 {
+    let demo = db::is_embedded(&db) && entity::broker::Entity::find().count(&db).await? == 0;
+    if demo {
         let report = seed::seed_demo(&db)
             .await
             .context("seeding demo data failed")?;
@@ -648,6 +649,18 @@ async fn serve(cli: &Cli) -> anyhow::Result<()> {
         cipher,
         partner_center_deadline: cli.partner_center.deadline(),
     };
+    if demo {
+        // The demo's brokers compared with their sandbox customers once, so that the
+        // playground shows drift, missing customers and suggestions from the first start.
+        let services = services.clone();
+        tokio::spawn(async move {
+            use crate::domain::sync::schedule;
+            if let Ok(brokers) = schedule::brokers(&services).await {
+                schedule::sync_all(&services, brokers, "demo", &|_, _| {}).await;
+                tracing::info!("demo brokers synchronized with the sandbox");
+            }
+        });
+    }
     if let Some(interval) = cli.serve.sync_interval {
         tracing::info!(
             seconds = interval.as_secs(),

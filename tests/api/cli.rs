@@ -381,6 +381,55 @@ async fn should_serve_the_seeded_embedded_database_and_stop_on_sigterm() {
     let brokers = body["data"]["brokers"]["totalCount"].as_u64().unwrap();
     assert!(brokers >= 3, "demo data is seeded: {body}");
 
+    // The first start syncs the demo's brokers with the sandbox: drift shows at once.
+    let query = "{ brokers { edges { node { lastSyncRun { status startedBy }
+        organizations(first: 100) { edges { node { tenant { sync { state } } } } } } } } }";
+    let deadline = Instant::now() + BOUND;
+    loop {
+        let body: Value = http
+            .post(format!("{base}/graphql"))
+            .bearer_auth(&token)
+            .json(&json!({ "query": query }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let edges = body["data"]["brokers"]["edges"].as_array().unwrap().clone();
+        let synced = edges.iter().all(|edge| {
+            edge["node"]["lastSyncRun"] == json!({ "status": "SUCCEEDED", "startedBy": "demo" })
+        });
+        if synced {
+            let states: Vec<String> = edges
+                .iter()
+                .flat_map(|edge| {
+                    edge["node"]["organizations"]["edges"]
+                        .as_array()
+                        .unwrap()
+                        .clone()
+                })
+                .filter_map(|org| {
+                    org["node"]["tenant"]["sync"]["state"]
+                        .as_str()
+                        .map(str::to_owned)
+                })
+                .collect();
+            for state in ["IN_SYNC", "DRIFTED", "MISSING"] {
+                assert!(
+                    states.iter().any(|s| s == state),
+                    "no {state} tenant: {body}"
+                );
+            }
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the demo's brokers were not synced: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
     let pid = server.0.id().to_string();
     let signal = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
     assert!(signal.success());

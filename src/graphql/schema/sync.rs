@@ -186,7 +186,8 @@ impl SyncRun {
     async fn status(&self) -> SyncRunStatus {
         self.0.status.into()
     }
-    /// The JWT subject that ran it, `cli` (`brokergraph sync`) or `scheduler` (`--sync-interval`).
+    /// The JWT subject that ran it, `cli` (`brokergraph sync`), `scheduler` (`--sync-interval`)
+    /// or `demo` (the first start of the embedded demo).
     async fn started_by(&self) -> &str {
         &self.0.started_by
     }
