@@ -450,6 +450,7 @@ mod tests {
                 buffer: 4,
                 ..LiveConfig::DEFAULTS
             },
+            Listen::Pool,
         );
         // Caught up already (the database read is the API tests'), following the broadcast.
         let mut feed = Feed {
