@@ -81,6 +81,8 @@ class Args:
         self.quick, self.duration, self.warmup, self.runs, self.starts = True, 1, 0, 1, 1
         self.no_peer, self.no_pg5, self.scale, self.bin = True, True, scale, bin_path
         self.connections, self.threads = 16, 2
+        # bench.py's A/B, workload and hostile-caller options: off here.
+        self.variant, self.workloads, self.hostile, self.hostile_per_principal = None, None, False, 4
 
 
 def seed(b):
